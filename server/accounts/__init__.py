@@ -1,0 +1,1 @@
+"""Org units, users, roles, login sessions and API tokens."""

@@ -1,0 +1,1 @@
+"""民情台账: concerns raised by residents and their lifecycle."""

@@ -1,0 +1,62 @@
+"""Rendering helpers shared by every capability: full page or htmx fragment, Jinja globals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.response import Redirect, Template
+
+from server import clock
+from server.security import csrf_token
+
+
+def is_fragment_request(request: Request) -> bool:
+    """True for an htmx request that wants a fragment (not a boosted full-page navigation)."""
+    headers = request.headers
+    return headers.get("hx-request") == "true" and headers.get("hx-boosted") != "true"
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    fragment: str | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Template:
+    """Render ``template``, or only ``fragment`` when htmx asks for a part of the page."""
+    name = fragment if fragment and is_fragment_request(request) else template
+    return Template(template_name=name, context=context or {}, status_code=status_code, headers=headers)
+
+
+def see_other(path: str, request: Request | None = None) -> Redirect:
+    """Redirect after a successful POST (htmx follows it too)."""
+    return Redirect(path=path, status_code=303)
+
+
+def jinja_globals() -> dict[str, Any]:
+    from server.accounts.models import ROLE_LABELS
+    from server.config import get_settings
+    from server.ledger.models import CONCERN_CATEGORY_LABELS, CONCERN_STATE_LABELS
+    from server.places.models import ASSIGNMENT_KIND_LABELS, TARGET_KIND_LABELS
+    from server.visits.models import VISIT_TYPE_LABELS
+
+    return {
+        "csrf_token": csrf_token,
+        "fmt_time": clock.fmt_local,
+        "settings": get_settings(),
+        "ROLE_LABELS": ROLE_LABELS,
+        "TARGET_KIND_LABELS": TARGET_KIND_LABELS,
+        "ASSIGNMENT_KIND_LABELS": ASSIGNMENT_KIND_LABELS,
+        "VISIT_TYPE_LABELS": VISIT_TYPE_LABELS,
+        "CONCERN_CATEGORY_LABELS": CONCERN_CATEGORY_LABELS,
+        "CONCERN_STATE_LABELS": CONCERN_STATE_LABELS,
+    }
+
+
+def fmt_distance(meters: float | None) -> str:
+    if meters is None:
+        return "—"
+    return f"{meters / 1000:.1f} 公里" if meters >= 1000 else f"{meters:.0f} 米"
