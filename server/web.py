@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request
@@ -36,6 +38,27 @@ def see_other(path: str, request: Request | None = None) -> Redirect:
     return Redirect(path=path, status_code=303)
 
 
+@dataclass(frozen=True)
+class NavItem:
+    href: str
+    label: str
+    roles: tuple[str, ...]  # empty: everyone logged in
+
+
+# The bottom tab bar. A capability that adds a top-level page adds one line here.
+NAV_ITEMS: list[NavItem] = [
+    NavItem("/today", "今日", ("cadre", "leader")),
+    NavItem("/visits", "走访", ()),
+    NavItem("/diary", "日志", ("cadre", "leader")),
+]
+
+
+def nav_items(viewer: Any) -> list[NavItem]:
+    if viewer is None:
+        return []
+    return [i for i in NAV_ITEMS if not i.roles or viewer.role in i.roles or viewer.role == "admin"]
+
+
 def jinja_globals() -> dict[str, Any]:
     from server.accounts.models import ROLE_LABELS
     from server.config import get_settings
@@ -45,6 +68,8 @@ def jinja_globals() -> dict[str, Any]:
 
     return {
         "csrf_token": csrf_token,
+        "nav_items": nav_items,
+        "new_uuid": lambda: str(uuid.uuid4()),
         "fmt_time": clock.fmt_local,
         "settings": get_settings(),
         "ROLE_LABELS": ROLE_LABELS,

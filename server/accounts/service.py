@@ -64,9 +64,9 @@ def token_hash(token: str) -> str:
 async def _recent_failures(db: AsyncSession, username: str, ip: str) -> tuple[int, int]:
     since = utcnow() - timedelta(minutes=1)
     by_user = await db.scalar(
-        select(func.count()).select_from(LoginAttempt).where(
-            LoginAttempt.username == username, LoginAttempt.at >= since
-        )
+        select(func.count())
+        .select_from(LoginAttempt)
+        .where(LoginAttempt.username == username, LoginAttempt.at >= since)
     )
     by_ip = await db.scalar(
         select(func.count()).select_from(LoginAttempt).where(LoginAttempt.ip == ip, LoginAttempt.at >= since)
@@ -144,7 +144,9 @@ def viewer_of(user: User, unit: OrgUnit) -> Viewer:
     )
 
 
-async def create_unit(db: AsyncSession, name: str, kind: str, parent: OrgUnit | None, code: str | None = None) -> OrgUnit:
+async def create_unit(
+    db: AsyncSession, name: str, kind: str, parent: OrgUnit | None, code: str | None = None
+) -> OrgUnit:
     """Add an org unit under ``parent`` and fill its materialised path (caller commits)."""
     unit = OrgUnit(name=name, kind=kind, parent_id=parent.id if parent else None, code=code)
     db.add(unit)

@@ -1,0 +1,1 @@
+"""Command-line commands (see ``python -m server --help``)."""

@@ -1,0 +1,80 @@
+"""Fixtures: a real, migrated SQLite file per test (copied from a template migrated once), the app,
+a Litestar test client, and a small world of org units, people and targets made through our services."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from server.app import create_app
+from server.config import Settings, load_settings
+from server.db import migrate
+from tests.factories import World, build_world
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, World]:
+    """Migrate once and build the test world once; each test gets a copy of this file."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    migrate(url)
+    return path, asyncio.run(build_world(url))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, template: tuple[Path, World], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    db_path = tmp_path / "minqing.db"
+    shutil.copyfile(template[0], db_path)
+    monkeypatch.setenv("MINQING_SECRET_KEY", "test-secret")
+    monkeypatch.setenv("MINQING_DATA_DIR", str(tmp_path))
+    return replace(
+        load_settings(),
+        database_url=f"sqlite+aiosqlite:///{db_path}",
+        media_dir=tmp_path / "media",
+        data_dir=tmp_path,
+    )
+
+
+@pytest.fixture
+def world(settings: Settings, template: tuple[Path, World]) -> World:
+    return template[1]
+
+
+@pytest.fixture
+def app(settings: Settings, world: World) -> Litestar:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Litestar) -> Iterator[TestClient]:
+    with TestClient(app=app) as c:
+        yield c
+
+
+def csrf(client: TestClient) -> str:
+    """Fetch a page so the CSRF cookie is set; return its value for forms and the X-CSRF-Token header."""
+    if not client.cookies.get("minqing_csrf"):
+        client.get("/login")
+    return client.cookies.get("minqing_csrf") or ""
+
+
+def login(client: TestClient, username: str, password: str = "secret-pass-1") -> TestClient:
+    token = csrf(client)
+    response = client.post(
+        "/login", data={"username": username, "password": password, "_csrf": token}, follow_redirects=False
+    )
+    assert response.status_code == 303, response.text
+    return client
+
+
+def bearer(client: TestClient, username: str, password: str = "secret-pass-1") -> dict[str, str]:
+    response = client.post("/api/v1/auth/token", json={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['token']}"}
