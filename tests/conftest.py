@@ -3,7 +3,6 @@ a Litestar test client, and a small world of org units, people and targets made 
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from collections.abc import Iterator
 from dataclasses import replace
@@ -16,7 +15,9 @@ from litestar.testing import TestClient
 from server.app import create_app
 from server.config import Settings, load_settings
 from server.db import migrate
-from tests.factories import World, build_world
+from tests.factories import World, build_world, run
+
+pytest_plugins = ["tests.live"]
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +26,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, World]:
     path = tmp_path_factory.mktemp("template") / "template.db"
     url = f"sqlite+aiosqlite:///{path}"
     migrate(url)
-    return path, asyncio.run(build_world(url))
+    return path, run(build_world(url))
 
 
 @pytest.fixture

@@ -6,9 +6,13 @@ cadre_a works in 甲镇 and is assigned everything there; cadre_b works in 乙�
 
 from __future__ import annotations
 
+import asyncio
 import io
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any, TypeVar
 
 from PIL import Image
 
@@ -19,6 +23,13 @@ from server.db import create_engine, session_maker
 from server.places.models import Assignment, Target
 
 PASSWORD = "secret-pass-1"
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion in its own thread (safe while Playwright's loop is running)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+T = TypeVar("T")
 VILLAGE_A = (29.6200, 114.1000)
 VILLAGE_B = (29.4300, 114.0000)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from datetime import timedelta
@@ -18,7 +17,7 @@ from server.db import create_engine, session_maker
 from server.ledger.models import Concern
 from server.visits.models import CheckIn, Photo, Visit, VisitPhoto
 from tests.conftest import csrf, login
-from tests.factories import VILLAGE_A, World, jpeg_bytes
+from tests.factories import VILLAGE_A, World, jpeg_bytes, run
 
 
 def count(settings: Settings, model: type) -> int:
@@ -29,7 +28,7 @@ def count(settings: Settings, model: type) -> int:
         await engine.dispose()
         return int(n or 0)
 
-    return asyncio.run(run())
+    return run(run())
 
 
 def checkin(client: TestClient, target_id: int, lat: float, lon: float, **extra: str):  # type: ignore[no-untyped-def]
@@ -254,5 +253,5 @@ def test_pending_photo_shows_uploading(client: TestClient, world: World, setting
             await db.commit()
         await engine.dispose()
 
-    asyncio.run(link())
+    run(link())
     assert "照片上传中" in client.get(f"/visits/{visit_id}").text

@@ -121,7 +121,7 @@ class VisitController(Controller):
             "topics": TOPICS,
             "values": values,
             "error": error,
-            "now": now.strftime("%Y-%m-%dT%H:%M") if now else "",
+            "now": now.strftime("%Y-%m-%dT%H:%M:%S") if now else "",
             "uuid": values.get("uuid") or service.new_uuid(),
         }
         return render(request, "visits/form.html", context, status_code=status)
