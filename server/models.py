@@ -1,6 +1,7 @@
 """Imports every capability's models so ``SQLModel.metadata`` is complete (Alembic, tests)."""
 
 from server.accounts.models import AuthSession, LoginAttempt, OrgUnit, User
+from server.coverage.models import Campaign, CoverageRule, Phase
 from server.diary.models import DiaryNote
 from server.ledger.models import Concern
 from server.places.models import Assignment, Target
@@ -9,6 +10,9 @@ from server.visits.models import CheckIn, Photo, Visit, VisitPhoto
 __all__ = [
     "Assignment",
     "AuthSession",
+    "Campaign",
+    "CoverageRule",
+    "Phase",
     "CheckIn",
     "Concern",
     "DiaryNote",

@@ -1,0 +1,1 @@
+"""Campaigns, coverage rules and the three full coverages (三个全覆盖); maps."""

@@ -1,0 +1,108 @@
+"""活动 / 阶段 / 覆盖规则: a campaign with its span and phases, and its coverage rules as data.
+
+A rule says who must do what to which targets how often, e.g. "each household visited at least once
+a month by its 包保 cadre" = ``CoverageRule(metric="visit", target_kind="household", who="bao",
+period="month", min_count=1)``. See docs/coverage.md for every field and the defaults.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel
+
+from server.clock import utcnow
+from server.visits.models import CheckIn, Visit
+
+
+class Metric(StrEnum):
+    visit = "visit"  # visits by the responsible person to each target, per period
+    meeting = "meeting"  # village meetings (党群说事会) attended by each leader, per period
+    links = "links"  # how many targets of a kind each leader links (联系), min..max
+    exactly_one = "exactly_one"  # each target has exactly one assignee (不漏不重)
+
+
+class Who(StrEnum):
+    bao = "bao"  # the target's 包保 cadre
+    lian = "lian"  # the target's 联系 person
+    village_lian = "village_lian"  # the 联系 leader of the target's village (包村领导)
+    leader = "leader"  # every 班子成员
+
+
+class Period(StrEnum):
+    week = "week"
+    month = "month"
+    quarter = "quarter"
+    year = "year"
+    campaign = "campaign"
+
+
+PERIOD_LABELS = {
+    Period.week: "每周",
+    Period.month: "每月",
+    Period.quarter: "每季度",
+    Period.year: "每年",
+    Period.campaign: "活动期间",
+}
+WHO_LABELS = {
+    Who.bao: "包保干部",
+    Who.lian: "联系人",
+    Who.village_lian: "包村领导",
+    Who.leader: "班子成员",
+}
+TARGET_FILTER_LABELS = {"": "", "key_transport": "重点运输"}
+PHASE_NAMES = ("动员部署", "全面开展", "持续深化", "巩固提升")
+
+
+class Campaign(SQLModel, table=True):
+    """活动: applies to the subtree of ``org_unit_id`` from ``start_date`` to ``end_date`` (local days)."""
+
+    __tablename__ = "campaign"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    org_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    start_date: date
+    end_date: date
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Phase(SQLModel, table=True):
+    """阶段 of a campaign (动员部署, 全面开展, 持续深化, 巩固提升), in ``position`` order."""
+
+    __tablename__ = "campaign_phase"
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    position: int = 0
+    name: str = Field(max_length=50)
+    start_date: date
+    end_date: date
+
+
+class CoverageRule(SQLModel, table=True):
+    """覆盖规则: one requirement of a campaign (see module docstring)."""
+
+    __tablename__ = "coverage_rule"
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    position: int = 0
+    label: str = Field(max_length=200)
+    metric: str = Field(max_length=20)
+    target_kind: str = Field(default="", max_length=20)  # "" for meetings
+    target_filter: str = Field(default="", max_length=20)  # "" or "key_transport"
+    who: str = Field(max_length=20)
+    period: str = Field(default=Period.month, max_length=10)
+    min_count: int = 1
+    max_count: int | None = None
+
+
+# Covering indexes for the coverage aggregates, declared here (the coverage capability owns them):
+# a correlated count per (target, person, period) and the check-ins of a window read only the index.
+ix_visit_target_time_user = Index(
+    "ix_visit_target_time_user", Visit.target_id, Visit.visited_at, Visit.user_id  # type: ignore[arg-type]
+)
+ix_checkin_time_target = Index("ix_checkin_time_target", CheckIn.device_time, CheckIn.target_id)  # type: ignore[arg-type]

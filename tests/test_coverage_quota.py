@@ -1,0 +1,88 @@
+"""Quotas on a constructed dataset with hand-computed answers, including Asia/Shanghai month boundaries."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from server.config import Settings
+from server.coverage.service import cadre_quota
+from server.errors import AppError, NotFound
+from tests.coverage_helpers import add_rows, assignments_since, call, visit
+from tests.factories import World
+
+OCT = (date(2026, 10, 1), date(2026, 10, 31))
+NOV = (date(2026, 11, 1), date(2026, 11, 30))
+
+
+@pytest.fixture
+def boundary_visits(settings: Settings, world: World) -> World:
+    """cadre_a (包保 house_1..3) visits house_1 at 10-31 23:30 and house_2 at 11-01 00:10 local time:
+    both instants are on 31 October in UTC (15:30 and 16:10)."""
+    assignments_since(settings)
+    u, t = world.users["cadre_a"], world.targets
+    add_rows(settings, [visit(u, t["house_1"], "2026-10-31 23:30"), visit(u, t["house_2"], "2026-11-01 00:10")])
+    return world
+
+
+def test_month_boundary_is_local_time(settings: Settings, boundary_visits: World) -> None:
+    w = boundary_visits
+    oct_q = call(settings, w.users["super"], cadre_quota, w.users["cadre_a"], *OCT)
+    nov_q = call(settings, w.users["super"], cadre_quota, w.users["cadre_a"], *NOV)
+    # Three households, one visit each month required; one of them visited in each month.
+    assert (oct_q.required, oct_q.done, oct_q.visits, oct_q.met) == (3, 1, 1, False)
+    assert (nov_q.required, nov_q.done, nov_q.visits, nov_q.met) == (3, 1, 1, False)
+    assert [line.period for line in oct_q.lines] == ["2026年10月"]
+
+
+def test_quota_met_and_extra_visits_count_once(settings: Settings, boundary_visits: World) -> None:
+    w = boundary_visits
+    u, t = w.users["cadre_a"], w.targets
+    add_rows(
+        settings,
+        [visit(u, t["house_2"], "2026-10-03 09:00"), visit(u, t["house_3"], "2026-10-01 00:00"),
+         visit(u, t["house_3"], "2026-10-20 10:00")],  # house_3 twice: still one of three
+    )
+    q = call(settings, w.users["super"], cadre_quota, u, *OCT)
+    assert (q.required, q.done, q.visits, q.met) == (3, 3, 4, True)
+
+
+def test_week_window_has_nothing_due_and_someone_elses_visit_does_not_count(
+    settings: Settings, boundary_visits: World
+) -> None:
+    w = boundary_visits
+    # cadre_b visits cadre_a's house_3: not cadre_a's work.
+    add_rows(settings, [visit(w.users["cadre_b"], w.targets["house_3"], "2026-10-10 10:00")])
+    q = call(settings, w.users["super"], cadre_quota, w.users["cadre_a"], *OCT)
+    assert q.done == 1
+    # A window in which no month ends: nothing is due, but went down → met.
+    mid = call(settings, w.users["super"], cadre_quota, w.users["cadre_a"], date(2026, 10, 25), date(2026, 10, 31))
+    assert (mid.required, mid.done, mid.visits, mid.met) == (3, 1, 1, False)
+    early = call(settings, w.users["super"], cadre_quota, w.users["cadre_a"], date(2026, 10, 5), date(2026, 10, 11))
+    assert (early.required, early.visits, early.met) == (0, 0, False)
+
+
+def test_leader_quarter_and_meetings(settings: Settings, boundary_visits: World) -> None:
+    """leader_a 联系 village_a: must visit its 3 households in Q4 (due in December), and attend
+    4 meetings in 2026 (due in December too)."""
+    w = boundary_visits
+    lead, t = w.users["leader_a"], w.targets
+    add_rows(settings, [visit(lead, t["house_1"], "2026-10-05 10:00"), visit(lead, t["house_1"], "2026-12-05 10:00"),
+                        visit(lead, t["house_3"], "2026-12-31 23:59")])
+    dec = call(settings, w.users["super"], cadre_quota, lead, date(2026, 12, 1), date(2026, 12, 31))
+    household_lines = [line for line in dec.lines if "农户" in line.label]
+    assert [(line.period, line.required, line.done) for line in household_lines] == [("2026年第4季度", 3, 2)]
+    meeting_lines = [line for line in dec.lines if "说事会" in line.label]
+    assert len(meeting_lines) == 1 and meeting_lines[0].period == "2026年"
+    nov = call(settings, w.users["super"], cadre_quota, lead, *NOV)
+    assert nov.lines == [] and nov.required == 0
+
+
+def test_scope_and_bad_window(settings: Settings, boundary_visits: World) -> None:
+    w = boundary_visits
+    with pytest.raises(NotFound):
+        call(settings, w.users["cadre_b"], cadre_quota, w.users["cadre_a"], *OCT)
+    with pytest.raises(AppError) as err:
+        call(settings, w.users["super"], cadre_quota, w.users["cadre_a"], date(2026, 11, 2), date(2026, 11, 1))
+    assert err.value.status_code == 400
