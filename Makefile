@@ -27,9 +27,27 @@ run: install static
 chromium:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk)
 
+# The whole suite twice: on SQLite files, then on PostgreSQL (MINQING_TEST_PG_URL, default the local
+# server's database `test`). Without a reachable PostgreSQL the second pass is skipped, loudly; with
+# MINQING_REQUIRE_POSTGRES=1 (set by .ci/run when PostgreSQL is installed) that is a failure instead.
 test: install static chromium
 	$(PY) -m ruff check .
+	@$(MAKE) --no-print-directory test-sqlite
+	@$(MAKE) --no-print-directory test-postgres
+
+test-sqlite: install static chromium
+	@echo "== test suite on SQLite =="
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-postgres: install static chromium
+	@if $(PY) -m tests.pg; then \
+		echo "== test suite on PostgreSQL =="; \
+		MINQING_TEST_DB=postgres $(PY) -m pytest -q $(PYTEST_ARGS); \
+	elif [ "$${MINQING_REQUIRE_POSTGRES:-0}" = "1" ]; then \
+		echo "*** PostgreSQL pass FAILED: PostgreSQL is required (MINQING_REQUIRE_POSTGRES=1) but unreachable"; exit 1; \
+	else \
+		echo "*** PostgreSQL pass SKIPPED: no PostgreSQL reachable (see the line above). Only SQLite was tested."; \
+	fi
 
 lint: install
 	$(PY) -m ruff check .

@@ -27,7 +27,7 @@ from server.security import SecurityHeadersMiddleware, check_csrf
 from server.web import fmt_distance, jinja_globals
 
 # Each capability's routes module exports ROUTES (a list of controllers/handlers).
-CAPABILITIES = ("accounts", "places", "visits", "diary")
+CAPABILITIES = ("accounts", "places", "visits", "diary", "sync")
 
 MAX_BODY_BYTES = 160 * 1024 * 1024
 
@@ -61,7 +61,7 @@ def _template_engine_callback(engine: JinjaTemplateEngine) -> None:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
     logging.getLogger("minqing").setLevel(logging.INFO)
 
     async def dispose_engine(app: Litestar) -> None:

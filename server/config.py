@@ -44,6 +44,7 @@ class Settings:
     login_failures_per_minute: int = 5
     session_days: int = 14
     cookie_secure: bool = False
+    db_pool_size: int = 10  # PostgreSQL connections kept per process; 0 = no pool (behind PgBouncer)
 
     @property
     def is_sqlite(self) -> bool:
@@ -88,6 +89,7 @@ def load_settings() -> Settings:
         max_photo_bytes=int(_float("MAX_PHOTO_MB", 20) * 1024 * 1024),
         login_failures_per_minute=int(_float("LOGIN_FAILURES_PER_MINUTE", 5)),
         cookie_secure=_bool("COOKIE_SECURE", False),
+        db_pool_size=int(_float("DB_POOL_SIZE", 10)),
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -27,8 +28,10 @@ def _prepare_sqlite(url: str) -> None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """Create the async engine; on SQLite switch on WAL, foreign keys and immediate transactions."""
+def create_engine(url: str, pool_size: int = 10, **kwargs: Any) -> AsyncEngine:
+    """Create the async engine; on SQLite switch on WAL, foreign keys and immediate transactions.
+    On PostgreSQL keep `pool_size` connections (0: open one per session, for PgBouncer or tests that
+    drive one app from several event loops)."""
     if url.startswith("sqlite"):
         _prepare_sqlite(url)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
@@ -48,9 +51,10 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
-    return create_async_engine(url, **kwargs)
+    if pool_size <= 0:
+        return create_async_engine(url, poolclass=NullPool, **kwargs)
+    kwargs.setdefault("max_overflow", 2 * pool_size)
+    return create_async_engine(url, pool_size=pool_size, **kwargs)
 
 
 def session_maker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

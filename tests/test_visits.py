@@ -21,14 +21,14 @@ from tests.factories import VILLAGE_A, World, jpeg_bytes, run
 
 
 def count(settings: Settings, model: type) -> int:
-    async def run() -> int:
+    async def _count() -> int:
         engine = create_engine(settings.database_url)
         async with session_maker(engine)() as db:
             n = await db.scalar(select(func.count()).select_from(model))
         await engine.dispose()
         return int(n or 0)
 
-    return run(run())
+    return run(_count())
 
 
 def checkin(client: TestClient, target_id: int, lat: float, lon: float, **extra: str):  # type: ignore[no-untyped-def]
