@@ -77,3 +77,34 @@ def test_assignments_api(client: TestClient, world: World) -> None:
     assert items[0]["distance_m"] == 0.0
     bad = client.get("/api/v1/assignments", params={"lat": "abc", "lon": 1}, headers=headers)
     assert bad.status_code == 400
+
+
+def test_gazetteer_names_the_village_without_network(settings, world: World) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from server.accounts.service import Viewer
+    from server.db import create_engine, session_maker
+    from server.places.gazetteer import describe_position
+    from server.places.models import Target
+    from tests.factories import run
+
+    viewer = Viewer(world.users["super"], "super", "督导", "supervisor", world.units["county"], "/1/", "测试县")
+    lat, lon = VILLAGE_A
+    ring = [[lon - 0.01, lat - 0.01], [lon + 0.01, lat - 0.01], [lon + 0.01, lat + 0.01], [lon - 0.01, lat + 0.01]]
+
+    async def scenario() -> tuple[str, str, str]:
+        engine = create_engine(settings.database_url)
+        async with session_maker(engine)() as db:
+            village = await db.get(Target, world.targets["village_a"])
+            village.boundary = json.dumps({"type": "Polygon", "coordinates": [ring + [ring[0]]]})
+            await db.commit()
+            inside = await describe_position(db, viewer, lat + 0.005, lon)
+            near = await describe_position(db, viewer, lat + 0.02, lon)
+            far = await describe_position(db, viewer, 39.9, 116.4)
+        await engine.dispose()
+        return inside, near, far
+
+    inside, near, far = run(scenario())
+    assert inside == "东风村（村界内）"
+    assert near == "距东风村约 2.2 公里"
+    assert far == ""

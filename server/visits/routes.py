@@ -16,6 +16,7 @@ from server.accounts.guards import requires_field, requires_login
 from server.clock import to_local, utcnow
 from server.config import Settings
 from server.errors import AppError
+from server.places.gazetteer import describe_position
 from server.places.service import display_name, get_target
 from server.visits import photos as photo_service
 from server.visits import service
@@ -144,7 +145,10 @@ class VisitController(Controller):
     @get("/visits/{visit_id:int}", include_in_schema=False)
     async def visit_page(self, request: Request, db: AsyncSession, visit_id: int) -> Template:
         view = await service.get_visit(db, request.user, visit_id)
-        return render(request, "visits/detail.html", {"v": view, "name": display_name(view.target)})
+        place = ""
+        if view.visit.lat is not None and view.visit.lon is not None:
+            place = await describe_position(db, request.user, view.visit.lat, view.visit.lon)
+        return render(request, "visits/detail.html", {"v": view, "name": display_name(view.target), "place": place})
 
     @post("/checkins", guards=[requires_field], include_in_schema=False)
     async def create_checkin(self, request: Request, db: AsyncSession, settings: Settings) -> Response:
