@@ -24,6 +24,8 @@ def test_diary_compiles_checkins_and_visits_in_time_order(client: TestClient, wo
     assert [r["class"][0] for r in rows] == ["entry-checkin", "entry-visit"]
     assert "东风村" in rows[0].get_text() and "宣传医保缴费政策" in rows[1].get_text()
     assert "打印" in page.text
+    summary = BeautifulSoup(client.get("/today").text, "html.parser").select_one(".today-summary")
+    assert summary is not None and [s.get_text() for s in summary.select("strong")] == ["1", "1"]
 
 
 def test_diary_empty_day(client: TestClient) -> None:

@@ -45,7 +45,12 @@ class TodayController(Controller):
             raise AppError("未知的对象类型。", 400)
         lat, lon = _position(lat, lon)
         items = await service.my_targets(db, request.user, lat=lat, lon=lon, query=q, kind=kind)
+        start, end = day_bounds_utc(local_today())
+        today_visits = await list_visits(db, request.user, user_id=request.user.id, start=start, end=end, limit=500)
+        today_checkins = await list_checkins(db, request.user, user_id=request.user.id, start=start, end=end)
         context = {
+            "today_visits": len(today_visits),
+            "today_checkins": len(today_checkins),
             "items": items,
             "q": q,
             "kind": kind,
