@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     backup = sub.add_parser("backup", help="online backup of the SQLite database")
     backup.add_argument("path")
     sub.add_parser("build-static", help="copy pinned npm libraries into static/vendor and make icons")
+    scan = sub.add_parser("integrity-scan", help="(re)run the integrity checks on visits and check-ins of a period")
+    scan.add_argument("--from", dest="first", required=True, help="first day, YYYY-MM-DD (Asia/Shanghai)")
+    scan.add_argument("--to", dest="last", required=True, help="last day, YYYY-MM-DD (inclusive)")
     args = parser.parse_args(argv)
 
     if args.command == "serve":
@@ -42,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         return commands.backup(args.path)
     if args.command == "build-static":
         return commands.build_static()
+    if args.command == "integrity-scan":
+        return commands.integrity_scan(args.first, args.last)
     return 2
 
 

@@ -121,3 +121,9 @@ def build_static() -> int:
     for line in build():
         print(line)
     return 0
+
+
+def integrity_scan(first: str, last: str) -> int:
+    from server.integrity.scan import run_scan
+
+    return run_scan(get_settings(), first, last)

@@ -16,6 +16,7 @@ from server.clock import to_utc, utcnow
 from server.config import Settings
 from server.errors import AppError, NotFound
 from server.geo import check_accuracy, check_coords, distance_m
+from server.integrity.service import check_recorded
 from server.ledger.models import CONCERN_CATEGORY_LABELS, Concern
 from server.places.models import CHECKIN_KINDS, TARGET_KIND_LABELS, Target
 from server.places.service import get_target, is_assigned
@@ -87,7 +88,7 @@ async def record_checkin(db: AsyncSession, viewer: Viewer, settings: Settings, d
         off_site=dist is not None and dist > radius,
     )
     db.add(row)
-    return await _commit_once(db, row, CheckIn, time_flags(device_time, received))
+    return await _commit_once(db, row, CheckIn, time_flags(device_time, received), settings)
 
 
 def checkin_flags(row: CheckIn) -> list[str]:
@@ -95,9 +96,13 @@ def checkin_flags(row: CheckIn) -> list[str]:
     return flags + time_flags(row.device_time, row.received_at)
 
 
-async def _commit_once(db: AsyncSession, row: CheckIn | Visit, model: type, flags: list[str]) -> Recorded:
-    """Commit; when a concurrent replay inserted the same uuid first, answer 'duplicate'."""
+async def _commit_once(
+    db: AsyncSession, row: CheckIn | Visit, model: type, flags: list[str], settings: Settings
+) -> Recorded:
+    """Commit, with the row's integrity flags; when a concurrent replay inserted the same uuid first, answer
+    'duplicate'."""
     try:
+        await check_recorded(db, row, settings)  # flags are written in the same transaction (docs/integrity.md)
         await db.commit()
     except IntegrityError:
         await db.rollback()
@@ -186,7 +191,7 @@ async def record_visit(
                 updated_at=received,
             )
         )
-    return await _commit_once(db, visit, Visit, time_flags(visited_at, received))
+    return await _commit_once(db, visit, Visit, time_flags(visited_at, received), settings)
 
 
 @dataclass

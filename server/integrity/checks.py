@@ -1,0 +1,296 @@
+"""The anti-formalism checks (防形式主义). Each returns findings explained in Chinese with the numbers behind them.
+
+Checks look only backwards in time or at rows recorded earlier, so the flags a visit gets when it is
+recorded are the same it gets from a later re-scan (``python -m server integrity-scan``):
+- speed: the leg from the cadre's previous visit (by visit time) into this one;
+- burst: visits of the cadre in the window ending at this one;
+- photo reuse: photos of visits recorded earlier (smaller id) than this one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, literal_column, or_, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from server.accounts.models import User
+from server.clock import fmt_local, to_utc
+from server.config import Settings
+from server.geo import distance_m
+from server.integrity.models import FlagCode, Severity
+from server.media import hamming
+from server.places.models import TARGET_KIND_LABELS, Target
+from server.visits.models import CheckIn, Photo, Visit, VisitPhoto
+from server.web import fmt_distance
+
+REUSE_MAX_BITS = 3  # hamming distance of 64-bit dHashes that still counts as "the same picture"
+DHASH_CHUNKS = 4  # pigeonhole: distance ≤ 3 ⇒ one of 4 × 16-bit chunks is equal (indexes in the migration)
+FEATURELESS_BITS = 2  # dHash with ≤ 2 or ≥ 62 bits set: a blank picture, not matched (it would match them all)
+EXIF_TIME_TOLERANCE = timedelta(hours=2)
+EXIF_GPS_TOLERANCE_M = 500.0
+MAX_SPEED_KMH = 120.0
+MIN_LEG_M = 1000.0  # shorter legs are within GPS noise and walking distance
+BURST_WINDOW = timedelta(minutes=30)
+BURST_COUNT = 4  # this many field visits within the window
+PERFECT_ACCURACY_M = 1.0
+FIELD_TYPES = ("home", "meeting", "onsite")  # 电话回访 needs no presence
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: FlagCode
+    severity: Severity
+    message: str
+
+
+def _hm(value: datetime) -> str:
+    return fmt_local(value, "%m-%d %H:%M")
+
+
+def _minutes(delta: timedelta) -> str:
+    minutes = delta.total_seconds() / 60
+    if minutes < 120:
+        return f"{minutes:.0f} 分钟"
+    return f"{minutes / 60:.1f}".removesuffix(".0") + " 小时"
+
+
+def far_finding(distance: float | None, radius: float, kind: str, what: str) -> Finding | None:
+    """Farther than the allowed radius for the target's kind (a radius of 0 means: not checked)."""
+    if distance is None or radius <= 0 or distance <= radius:
+        return None
+    label = TARGET_KIND_LABELS.get(kind, kind)  # type: ignore[call-overload]
+    severity = Severity.high if distance > 5 * radius else Severity.medium
+    return Finding(
+        FlagCode.far_from_target,
+        severity,
+        f"{what}定位距{label}位置 {fmt_distance(distance)}，超出允许范围 {fmt_distance(radius)}。",
+    )
+
+
+def accuracy_reasons(accuracy: float | None) -> list[str]:
+    if accuracy is None:
+        return []
+    if accuracy == 0:
+        return ["定位精度为 0 米：真实卫星定位总有误差，疑似使用了模拟定位软件"]
+    if accuracy < PERFECT_ACCURACY_M:
+        return [f"定位精度 {accuracy:.2f} 米，小于 {PERFECT_ACCURACY_M:.0f} 米，精度过于完美"]
+    return []
+
+
+def mock_finding(reasons: list[str]) -> Finding | None:
+    if not reasons:
+        return None
+    return Finding(FlagCode.mock_location, Severity.high, "；".join(reasons) + "。")
+
+
+async def checkin_findings(checkin: CheckIn, target: Target) -> list[Finding]:
+    found = [
+        far_finding(checkin.distance_m, checkin.radius_m or 0.0, target.kind, "签到"),
+        mock_finding(accuracy_reasons(checkin.accuracy)),
+    ]
+    return [f for f in found if f is not None]
+
+
+async def visit_findings(db: AsyncSession, visit: Visit, target: Target, settings: Settings) -> list[Finding]:
+    """Every check that applies to this visit (field checks only for visits that claim presence)."""
+    photos, links = await _photos(db, visit.id)  # type: ignore[arg-type]
+    found: list[Finding | None] = []
+    if visit.visit_type in FIELD_TYPES:
+        radius = settings.checkin_radius_m.get(target.kind, 1000.0)
+        found.append(far_finding(visit.distance_m, radius, target.kind, "走访"))
+        if visit.lat is None or visit.lon is None:
+            found.append(Finding(FlagCode.no_gps, Severity.medium, "实地走访没有定位信息，无法确认是否到达现场。"))
+        if links == 0:
+            found.append(Finding(FlagCode.no_photo, Severity.low, "实地走访没有上传任何照片，缺少现场佐证。"))
+        found.append(mock_finding(accuracy_reasons(visit.accuracy) + await _same_coords(db, visit)))
+        found.append(await _speed(db, visit))
+        found.append(await _burst(db, visit))
+    found.append(_exif_time(visit, photos))
+    found.append(_exif_gps(visit, target, photos))
+    found.append(await _reuse(db, visit, photos))
+    return [f for f in found if f is not None]
+
+
+async def _photos(db: AsyncSession, visit_id: int) -> tuple[list[Photo], int]:
+    """The visit's arrived photos in order, and how many photos it links (arrived or still uploading)."""
+    links = (
+        await db.scalars(select(VisitPhoto).where(VisitPhoto.visit_id == visit_id).order_by(VisitPhoto.position))
+    ).all()
+    uuids = [link.photo_uuid for link in links]
+    if not uuids:
+        return [], 0
+    rows = {p.uuid: p for p in await db.scalars(select(Photo).where(Photo.uuid.in_(uuids)))}  # type: ignore[attr-defined]
+    return [rows[u] for u in uuids if u in rows], len(uuids)
+
+
+def _field_visits_of(visit: Visit):  # type: ignore[no-untyped-def]
+    return select(Visit).where(
+        Visit.user_id == visit.user_id,
+        Visit.id != visit.id,
+        Visit.visit_type.in_(FIELD_TYPES),  # type: ignore[attr-defined]
+    )
+
+
+async def _same_coords(db: AsyncSession, visit: Visit) -> list[str]:
+    """Exactly the same coordinates as an earlier visit of the same cadre to another target."""
+    if visit.lat is None or visit.lon is None:
+        return []
+    twin = await db.scalar(
+        _field_visits_of(visit)
+        .where(Visit.id < visit.id, Visit.lat == visit.lat, Visit.lon == visit.lon, Visit.target_id != visit.target_id)
+        .order_by(Visit.id.desc())  # type: ignore[union-attr]
+        .limit(1)
+    )
+    if twin is None:
+        return []
+    return [
+        f"定位坐标（{visit.lat:.6f}, {visit.lon:.6f}）与走访 #{twin.id}（{_hm(twin.visited_at)}）完全相同，"
+        "但走访对象不同，真实定位不会完全重合"
+    ]
+
+
+async def _speed(db: AsyncSession, visit: Visit) -> Finding | None:
+    """The leg from the cadre's previous located field visit into this one, faster than MAX_SPEED_KMH."""
+    if visit.lat is None or visit.lon is None:
+        return None
+    prev = await db.scalar(
+        _field_visits_of(visit)
+        .where(
+            Visit.lat.is_not(None),  # type: ignore[union-attr]
+            or_(
+                Visit.visited_at < visit.visited_at,
+                and_(Visit.visited_at == visit.visited_at, Visit.id < visit.id),  # type: ignore[operator]
+            ),
+        )
+        .order_by(Visit.visited_at.desc(), Visit.id.desc())  # type: ignore[attr-defined, union-attr]
+        .limit(1)
+    )
+    if prev is None or prev.lat is None or prev.lon is None:
+        return None
+    meters = distance_m(prev.lat, prev.lon, visit.lat, visit.lon)
+    gap = to_utc(visit.visited_at) - to_utc(prev.visited_at)
+    hours = gap.total_seconds() / 3600
+    if meters < MIN_LEG_M or (hours > 0 and meters / 1000 / hours <= MAX_SPEED_KMH):
+        return None
+    speed = "时间完全相同" if hours <= 0 else f"折合 {meters / 1000 / hours:.0f} 公里/小时"
+    return Finding(
+        FlagCode.too_fast,
+        Severity.high,
+        f"与上一条走访 #{prev.id}（{_hm(prev.visited_at)}）相距 {fmt_distance(meters)}，只隔 {_minutes(gap)}，"
+        f"{speed}，超过合理速度 {MAX_SPEED_KMH:.0f} 公里/小时。",
+    )
+
+
+async def _burst(db: AsyncSession, visit: Visit) -> Finding | None:
+    """Many field visits of the cadre within BURST_WINDOW ending at this one."""
+    start = to_utc(visit.visited_at) - BURST_WINDOW
+    row = (
+        await db.execute(
+            select(func.count(), func.min(Visit.visited_at)).where(
+                Visit.user_id == visit.user_id,
+                Visit.id != visit.id,
+                Visit.visit_type.in_(FIELD_TYPES),  # type: ignore[attr-defined]
+                Visit.visited_at >= start,
+                Visit.visited_at <= visit.visited_at,
+            )
+        )
+    ).one()
+    count = int(row[0] or 0) + 1
+    if count < BURST_COUNT:
+        return None
+    first = row[1]
+    span = to_utc(visit.visited_at) - to_utc(first)
+    each = span / (count - 1)
+    return Finding(
+        FlagCode.burst,
+        Severity.medium,
+        f"{_minutes(BURST_WINDOW)}内登记了 {count} 次实地走访（{_hm(first)}–{fmt_local(visit.visited_at, '%H:%M')}），"
+        f"平均每次间隔 {_minutes(each)}，少于实际入户所需时间。",
+    )
+
+
+def _exif_time(visit: Visit, photos: list[Photo]) -> Finding | None:
+    timed = [(p, abs(to_utc(p.exif_time) - to_utc(visit.visited_at))) for p in photos if p.exif_time is not None]
+    off = [(p, gap) for p, gap in timed if gap > EXIF_TIME_TOLERANCE]
+    if not off:
+        return None
+    photo, gap = max(off, key=lambda item: item[1])
+    assert photo.exif_time is not None
+    return Finding(
+        FlagCode.exif_time,
+        Severity.medium,
+        f"{len(photos)} 张照片中 {len(off)} 张的拍摄时间与走访时间不符：照片拍摄于 {fmt_local(photo.exif_time)}，"
+        f"走访时间 {fmt_local(visit.visited_at)}，相差 {_minutes(gap)}（允许 {_minutes(EXIF_TIME_TOLERANCE)}）。",
+    )
+
+
+def _exif_gps(visit: Visit, target: Target, photos: list[Photo]) -> Finding | None:
+    if visit.lat is not None and visit.lon is not None:
+        ref, what = (visit.lat, visit.lon), "走访定位"
+    elif target.lat is not None and target.lon is not None:
+        ref, what = (target.lat, target.lon), "走访对象位置"
+    else:
+        return None
+    placed = [
+        (p, distance_m(p.exif_lat, p.exif_lon, *ref))
+        for p in photos
+        if p.exif_lat is not None and p.exif_lon is not None
+    ]
+    off = [(p, d) for p, d in placed if d > EXIF_GPS_TOLERANCE_M]
+    if not off:
+        return None
+    worst = max(d for _, d in off)
+    return Finding(
+        FlagCode.exif_gps,
+        Severity.high,
+        f"{len(photos)} 张照片中 {len(off)} 张的拍摄地点距{what} {fmt_distance(worst)}"
+        f"（允许 {fmt_distance(EXIF_GPS_TOLERANCE_M)}），照片可能不是在现场拍摄的。",
+    )
+
+
+def dhash_chunks(dhash: str) -> list[str]:
+    size = len(dhash) // DHASH_CHUNKS
+    return [dhash[k * size : (k + 1) * size] for k in range(DHASH_CHUNKS)]
+
+
+def featureless(dhash: str) -> bool:
+    bits = int(dhash, 16).bit_count()
+    return bits <= FEATURELESS_BITS or bits >= 64 - FEATURELESS_BITS
+
+
+async def _reuse(db: AsyncSession, visit: Visit, photos: list[Photo]) -> Finding | None:
+    """A photo of this visit (nearly) equal to a photo of a visit recorded earlier: bucket by dHash chunk."""
+    best: tuple[int, int, int, Visit, str] | None = None  # (bits, position, -visit id, visit, author)
+    for position, photo in enumerate(photos, start=1):
+        if not photo.dhash or len(photo.dhash) != 16 or featureless(photo.dhash):
+            continue
+        # literal positions so SQLite/PostgreSQL match the expression indexes substr(dhash, 1+4k, 4)
+        same_chunk = or_(
+            *(
+                literal_column(f"substr(photo.dhash, {1 + 4 * k}, 4)") == chunk
+                for k, chunk in enumerate(dhash_chunks(photo.dhash))
+            )
+        )
+        rows = await db.execute(
+            select(Photo.dhash, Visit, User.display_name)
+            .join(VisitPhoto, VisitPhoto.photo_uuid == Photo.uuid)
+            .join(Visit, Visit.id == VisitPhoto.visit_id)
+            .join(User, User.id == Visit.user_id)
+            .where(same_chunk, Visit.id < visit.id)
+        )
+        for other_hash, other, author in rows.all():
+            bits = hamming(photo.dhash, other_hash)
+            if bits <= REUSE_MAX_BITS and (best is None or (bits, position, -other.id) < best[:3]):
+                best = (bits, position, -other.id, other, author)
+    if best is None:
+        return None
+    bits, position, _, other, author = best
+    return Finding(
+        FlagCode.photo_reused,
+        Severity.high,
+        f"第 {position} 张照片与走访 #{other.id}（{author}，{fmt_local(other.visited_at)}）的照片"
+        f"{'完全相同' if bits == 0 else '几乎相同'}（64 位感知哈希相差 {bits} 位，阈值 {REUSE_MAX_BITS} 位），"
+        "疑似重复使用旧照片。",
+    )
