@@ -41,10 +41,24 @@ def test_genuine_visit_has_no_flags(settings: Settings, world: World, cadre: int
 
 
 def test_far_from_target(settings: Settings, world: World, cadre: int) -> None:
-    near = record(settings, cadre, world.targets["house_3"], at=day_at("09:00"), lat=HOUSE_3[0] + 0.001,
-                  lon=HOUSE_3[1], photos=[photo_bytes(2)])  # ≈ 111 m: inside the 200 m of a household
-    far = record(settings, cadre, world.targets["house_3"], at=day_at("11:00"), lat=HOUSE_1[0], lon=HOUSE_1[1],
-                 photos=[photo_bytes(3)])
+    near = record(
+        settings,
+        cadre,
+        world.targets["house_3"],
+        at=day_at("09:00"),
+        lat=HOUSE_3[0] + 0.001,
+        lon=HOUSE_3[1],
+        photos=[photo_bytes(2)],
+    )  # ≈ 111 m: inside the 200 m of a household
+    far = record(
+        settings,
+        cadre,
+        world.targets["house_3"],
+        at=day_at("11:00"),
+        lat=HOUSE_1[0],
+        lon=HOUSE_1[1],
+        photos=[photo_bytes(3)],
+    )
     assert "far_from_target" not in flags(settings, visit_id=near)
     flag = flags(settings, visit_id=far)["far_from_target"]
     assert "距农户位置 3.4 公里" in flag.message and "允许范围 200 米" in flag.message
@@ -57,12 +71,27 @@ def test_photo_reused_is_found_through_dhash_buckets(settings: Settings, world: 
     reused = photo_bytes(7, size=(480, 360), quality=60)
     bits = hamming(process_photo(original).dhash, process_photo(reused).dhash)
     assert bits <= 3
-    first = record(settings, cadre, world.targets["house_1"], at=day_at("09:00"), lat=HOUSE_1[0], lon=HOUSE_1[1],
-                   photos=[original])
-    other = record(settings, cadre, world.targets["house_2"], at=day_at("10:00"), lat=HOUSE_2[0], lon=HOUSE_2[1],
-                   photos=[photo_bytes(8)])
-    again = record(settings, cadre, world.targets["house_3"], at=day_at("11:00"), lat=HOUSE_3[0], lon=HOUSE_3[1],
-                   photos=[photo_bytes(9), reused])
+    first = record(
+        settings, cadre, world.targets["house_1"], at=day_at("09:00"), lat=HOUSE_1[0], lon=HOUSE_1[1], photos=[original]
+    )
+    other = record(
+        settings,
+        cadre,
+        world.targets["house_2"],
+        at=day_at("10:00"),
+        lat=HOUSE_2[0],
+        lon=HOUSE_2[1],
+        photos=[photo_bytes(8)],
+    )
+    again = record(
+        settings,
+        cadre,
+        world.targets["house_3"],
+        at=day_at("11:00"),
+        lat=HOUSE_3[0],
+        lon=HOUSE_3[1],
+        photos=[photo_bytes(9), reused],
+    )
     assert "photo_reused" not in flags(settings, visit_id=first)
     assert "photo_reused" not in flags(settings, visit_id=other)
     message = flags(settings, visit_id=again)["photo_reused"].message
@@ -72,20 +101,48 @@ def test_photo_reused_is_found_through_dhash_buckets(settings: Settings, world: 
 
 def test_photo_exif_time_far_from_the_visit(settings: Settings, world: World, cadre: int) -> None:
     at = day_at("15:00")
-    ok = record(settings, cadre, world.targets["house_1"], at=at, lat=HOUSE_1[0], lon=HOUSE_1[1],
-                photos=[photo_bytes(11, taken=at - timedelta(minutes=40))])
-    old = record(settings, cadre, world.targets["house_2"], at=at + timedelta(hours=1), lat=HOUSE_2[0],
-                 lon=HOUSE_2[1], photos=[photo_bytes(12, taken=at - timedelta(days=3))])
+    ok = record(
+        settings,
+        cadre,
+        world.targets["house_1"],
+        at=at,
+        lat=HOUSE_1[0],
+        lon=HOUSE_1[1],
+        photos=[photo_bytes(11, taken=at - timedelta(minutes=40))],
+    )
+    old = record(
+        settings,
+        cadre,
+        world.targets["house_2"],
+        at=at + timedelta(hours=1),
+        lat=HOUSE_2[0],
+        lon=HOUSE_2[1],
+        photos=[photo_bytes(12, taken=at - timedelta(days=3))],
+    )
     assert "exif_time" not in flags(settings, visit_id=ok)
     message = flags(settings, visit_id=old)["exif_time"].message
     assert "1 张照片中 1 张" in message and "相差 73 小时（允许 2 小时）" in message
 
 
 def test_photo_exif_gps_far_from_the_visit(settings: Settings, world: World, cadre: int) -> None:
-    ok = record(settings, cadre, world.targets["house_1"], at=day_at("09:00"), lat=HOUSE_1[0], lon=HOUSE_1[1],
-                photos=[photo_bytes(21, gps=(HOUSE_1[0] + 0.002, HOUSE_1[1]))])  # ≈ 220 m
-    elsewhere = record(settings, cadre, world.targets["house_1"], at=day_at("11:00"), lat=HOUSE_1[0],
-                       lon=HOUSE_1[1], photos=[photo_bytes(22, gps=(HOUSE_1[0] + 0.1, HOUSE_1[1]))])
+    ok = record(
+        settings,
+        cadre,
+        world.targets["house_1"],
+        at=day_at("09:00"),
+        lat=HOUSE_1[0],
+        lon=HOUSE_1[1],
+        photos=[photo_bytes(21, gps=(HOUSE_1[0] + 0.002, HOUSE_1[1]))],
+    )  # ≈ 220 m
+    elsewhere = record(
+        settings,
+        cadre,
+        world.targets["house_1"],
+        at=day_at("11:00"),
+        lat=HOUSE_1[0],
+        lon=HOUSE_1[1],
+        photos=[photo_bytes(22, gps=(HOUSE_1[0] + 0.1, HOUSE_1[1]))],
+    )
     assert "exif_gps" not in flags(settings, visit_id=ok)
     message = flags(settings, visit_id=elsewhere)["exif_gps"].message
     assert "拍摄地点距走访定位 11.1 公里（允许 500 米）" in message
@@ -94,10 +151,12 @@ def test_photo_exif_gps_far_from_the_visit(settings: Settings, world: World, cad
 def test_travel_faster_than_plausible(settings: Settings, world: World, cadre: int) -> None:
     t = world.targets
     record(settings, cadre, t["house_1"], at=day_at("09:00"), lat=HOUSE_1[0], lon=HOUSE_1[1], photos=[photo_bytes(31)])
-    calm = record(settings, cadre, t["house_3"], at=day_at("09:30"), lat=HOUSE_3[0], lon=HOUSE_3[1],
-                  photos=[photo_bytes(32)])  # 3.4 km in 30 min ≈ 7 km/h
-    rushed = record(settings, cadre, t["house_1"], at=day_at("09:31"), lat=HOUSE_1[0], lon=HOUSE_1[1],
-                    photos=[photo_bytes(33)])  # back 3.4 km in one minute
+    calm = record(
+        settings, cadre, t["house_3"], at=day_at("09:30"), lat=HOUSE_3[0], lon=HOUSE_3[1], photos=[photo_bytes(32)]
+    )  # 3.4 km in 30 min ≈ 7 km/h
+    rushed = record(
+        settings, cadre, t["house_1"], at=day_at("09:31"), lat=HOUSE_1[0], lon=HOUSE_1[1], photos=[photo_bytes(33)]
+    )  # back 3.4 km in one minute
     assert "too_fast" not in flags(settings, visit_id=calm)
     message = flags(settings, visit_id=rushed)["too_fast"].message
     assert f"与上一条走访 #{calm}" in message
@@ -109,8 +168,13 @@ def test_many_visits_in_a_short_time(settings: Settings, world: World, cadre: in
     ids = [
         record(settings, cadre, t[key], at=day_at(hhmm), lat=pos[0], lon=pos[1], photos=[photo_bytes(40 + n)])
         for n, (key, pos, hhmm) in enumerate(
-            [("house_1", HOUSE_1, "14:00"), ("house_2", HOUSE_2, "14:09"), ("house_1", HOUSE_1, "14:20"),
-             ("house_2", HOUSE_2, "14:27"), ("house_1", HOUSE_1, "15:30")]
+            [
+                ("house_1", HOUSE_1, "14:00"),
+                ("house_2", HOUSE_2, "14:09"),
+                ("house_1", HOUSE_1, "14:20"),
+                ("house_2", HOUSE_2, "14:27"),
+                ("house_1", HOUSE_1, "15:30"),
+            ]
         )
     ]
     assert [("burst" in flags(settings, visit_id=i)) for i in ids] == [False, False, False, True, False]
@@ -120,8 +184,9 @@ def test_many_visits_in_a_short_time(settings: Settings, world: World, cadre: in
 def test_no_photo_for_field_visits_only(settings: Settings, world: World, cadre: int) -> None:
     t = world.targets
     bare = record(settings, cadre, t["house_1"], at=day_at("09:00"), lat=HOUSE_1[0], lon=HOUSE_1[1])
-    uploading = record(settings, cadre, t["house_2"], at=day_at("10:00"), lat=HOUSE_2[0], lon=HOUSE_2[1],
-                       pending_photos=1)
+    uploading = record(
+        settings, cadre, t["house_2"], at=day_at("10:00"), lat=HOUSE_2[0], lon=HOUSE_2[1], pending_photos=1
+    )
     call = record(settings, cadre, t["house_3"], at=day_at("11:00"), lat=None, lon=None, visit_type="phone")
     assert set(flags(settings, visit_id=bare)) == {"no_photo"}
     assert flags(settings, visit_id=uploading) == {}  # the photo is on its way ("照片上传中")
@@ -143,12 +208,15 @@ def test_mock_location_accuracy(
 def test_mock_location_identical_coordinates_at_another_target(settings: Settings, world: World, cadre: int) -> None:
     point = (HOUSE_1[0] + 0.0004321, HOUSE_1[1] + 0.0001234)
     t = world.targets
-    first = record(settings, cadre, t["house_1"], at=day_at("09:00"), lat=point[0], lon=point[1],
-                   photos=[photo_bytes(61)])
-    same_target = record(settings, cadre, t["house_1"], at=day_at("10:00"), lat=point[0], lon=point[1],
-                         photos=[photo_bytes(62)])
-    other_target = record(settings, cadre, t["house_2"], at=day_at("11:00"), lat=point[0], lon=point[1],
-                          photos=[photo_bytes(63)])
+    first = record(
+        settings, cadre, t["house_1"], at=day_at("09:00"), lat=point[0], lon=point[1], photos=[photo_bytes(61)]
+    )
+    same_target = record(
+        settings, cadre, t["house_1"], at=day_at("10:00"), lat=point[0], lon=point[1], photos=[photo_bytes(62)]
+    )
+    other_target = record(
+        settings, cadre, t["house_2"], at=day_at("11:00"), lat=point[0], lon=point[1], photos=[photo_bytes(63)]
+    )
     assert "mock_location" not in flags(settings, visit_id=same_target)
     message = flags(settings, visit_id=other_target)["mock_location"].message
     assert first < same_target
@@ -166,7 +234,12 @@ def test_checkin_far_and_mocked(settings: Settings, world: World, cadre: int) ->
 
 
 def test_replayed_visit_adds_no_flags(settings: Settings, world: World, cadre: int) -> None:
-    kw = {"at": day_at("09:00"), "lat": HOUSE_1[0], "lon": HOUSE_1[1], "visit_uuid": "0b6f0d7e-3b5e-4a57-9f6f-d3c0b8a1c001"}
+    kw = {
+        "at": day_at("09:00"),
+        "lat": HOUSE_1[0],
+        "lon": HOUSE_1[1],
+        "visit_uuid": "0b6f0d7e-3b5e-4a57-9f6f-d3c0b8a1c001",
+    }
     first = record(settings, cadre, world.targets["house_1"], **kw)  # type: ignore[arg-type]
     again = record(settings, cadre, world.targets["house_1"], **kw)  # type: ignore[arg-type]
     assert first == again
