@@ -53,6 +53,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("/ledger", "台账", ()),
     NavItem("/integrity", "抽查", ("supervisor",)),
     NavItem("/assessment", "考核", ("leader", "supervisor")),
+    NavItem("/sync", "同步", ("cadre", "leader")),
 ]
 
 

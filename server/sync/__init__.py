@@ -1,0 +1,1 @@
+"""Offline sync: the outbox protocol (batch sync, photo upload, versioned writes), service worker, manifest."""
