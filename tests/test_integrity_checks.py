@@ -259,3 +259,61 @@ def test_photo_rows_keep_their_dhash(settings: Settings, world: World, cadre: in
 
     hashes = with_db(settings, work)
     assert len(hashes) == 1 and len(hashes[0]) == 16
+
+
+def test_near_duplicate_search_uses_the_dhash_chunk_indexes(settings: Settings) -> None:
+    """No all-pairs scan: SQLite answers the chunk query from the four expression indexes (MULTI-INDEX OR)."""
+    from sqlalchemy import text
+
+    from server.integrity.checks import near_duplicates
+    from tests.integrity_helpers import with_db
+
+    async def plan(db):  # type: ignore[no-untyped-def]
+        sql = near_duplicates("0123456789abcdef", 10).compile(db.bind, compile_kwargs={"literal_binds": True})
+        return " ".join(str(row) for row in (await db.execute(text(f"EXPLAIN QUERY PLAN {sql}"))).all())
+
+    if not settings.is_sqlite:
+        pytest.skip("the plan text is SQLite's")
+    steps = with_db(settings, plan)
+    assert all(f"ix_integrity_photo_dhash_{k}" in steps for k in range(4)), steps
+
+
+def test_photo_uploaded_after_its_visit_is_checked_on_arrival(settings: Settings, world: World, cadre: int) -> None:
+    """Offline order: the visit syncs first naming a photo uuid, the photo arrives later (put_photo)."""
+    import uuid
+
+    from server.visits.photos import put_photo
+    from tests.integrity_helpers import viewer_for, with_db
+
+    first = genuine(settings, world, cadre, 80, day_at("09:00"))
+    later_uuid = str(uuid.uuid4())
+    at = day_at("11:00")
+
+    async def sync_visit(db):  # type: ignore[no-untyped-def]
+        from server.visits.schemas import VisitInput
+        from server.visits.service import record_visit
+
+        data = VisitInput(
+            uuid=str(uuid.uuid4()),
+            target_id=world.targets["house_2"],
+            visit_type="home",
+            visited_at=at,
+            lat=HOUSE_2[0],
+            lon=HOUSE_2[1],
+            accuracy=9.0,
+            notes="离线登记",
+            photo_uuids=[later_uuid],
+        )
+        return (await record_visit(db, await viewer_for(db, cadre), settings, data)).id
+
+    visit_id = with_db(settings, sync_visit)
+    assert flags(settings, visit_id=visit_id) == {}  # "照片上传中": nothing to judge yet
+
+    async def upload(db):  # type: ignore[no-untyped-def]
+        body = photo_bytes(80, size=(500, 375), quality=70, taken=at - timedelta(days=2))
+        await put_photo(db, await viewer_for(db, cadre), settings, later_uuid, body)
+
+    with_db(settings, upload)
+    found = flags(settings, visit_id=visit_id)
+    assert set(found) == {"photo_reused", "exif_time"}
+    assert f"与走访 #{first}" in found["photo_reused"].message

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, literal_column, or_, select
+from sqlalchemy import Select, and_, func, literal_column, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.accounts.models import User
@@ -260,26 +260,33 @@ def featureless(dhash: str) -> bool:
     return bits <= FEATURELESS_BITS or bits >= 64 - FEATURELESS_BITS
 
 
+def near_duplicates(dhash: str, before_visit_id: int) -> Select:  # type: ignore[type-arg]
+    """Photos of visits recorded before this one that share at least one 16-bit chunk with ``dhash``.
+
+    The positions are literal so SQLite and PostgreSQL use the expression indexes ``substr(dhash, 1+4k, 4)``.
+    """
+    same_chunk = or_(
+        *(
+            literal_column(f"substr(photo.dhash, {1 + 4 * k}, 4)") == chunk
+            for k, chunk in enumerate(dhash_chunks(dhash))
+        )
+    )
+    return (
+        select(Photo.dhash, Visit, User.display_name)
+        .join(VisitPhoto, VisitPhoto.photo_uuid == Photo.uuid)
+        .join(Visit, Visit.id == VisitPhoto.visit_id)
+        .join(User, User.id == Visit.user_id)
+        .where(same_chunk, Visit.id < before_visit_id)
+    )
+
+
 async def _reuse(db: AsyncSession, visit: Visit, photos: list[Photo]) -> Finding | None:
     """A photo of this visit (nearly) equal to a photo of a visit recorded earlier: bucket by dHash chunk."""
     best: tuple[int, int, int, Visit, str] | None = None  # (bits, position, -visit id, visit, author)
     for position, photo in enumerate(photos, start=1):
         if not photo.dhash or len(photo.dhash) != 16 or featureless(photo.dhash):
             continue
-        # literal positions so SQLite/PostgreSQL match the expression indexes substr(dhash, 1+4k, 4)
-        same_chunk = or_(
-            *(
-                literal_column(f"substr(photo.dhash, {1 + 4 * k}, 4)") == chunk
-                for k, chunk in enumerate(dhash_chunks(photo.dhash))
-            )
-        )
-        rows = await db.execute(
-            select(Photo.dhash, Visit, User.display_name)
-            .join(VisitPhoto, VisitPhoto.photo_uuid == Photo.uuid)
-            .join(Visit, Visit.id == VisitPhoto.visit_id)
-            .join(User, User.id == Visit.user_id)
-            .where(same_chunk, Visit.id < visit.id)
-        )
+        rows = await db.execute(near_duplicates(photo.dhash, visit.id))  # type: ignore[arg-type]
         for other_hash, other, author in rows.all():
             bits = hamming(photo.dhash, other_hash)
             if bits <= REUSE_MAX_BITS and (best is None or (bits, position, -other.id) < best[:3]):

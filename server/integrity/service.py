@@ -24,7 +24,7 @@ from server.errors import AppError, NotFound
 from server.integrity.checks import Finding, checkin_findings, visit_findings
 from server.integrity.models import FLAG_CODE_LABELS, FlagStatus, IntegrityFlag
 from server.places.models import Target
-from server.visits.models import CheckIn, Visit
+from server.visits.models import CheckIn, Visit, VisitPhoto
 
 MAX_NOTE = 500
 PAGE_SIZE = 30
@@ -268,3 +268,11 @@ async def unit_in_scope(db: AsyncSession, viewer: Viewer, unit_id: int | None) -
     if unit is None or not unit.path.startswith(viewer.unit_path):
         raise NotFound("找不到该单位，或它不在您的管辖范围内。")
     return unit
+
+
+async def check_photo_arrival(db: AsyncSession, photo_uuid: str, settings: Settings) -> None:
+    """The photo hook (``visits.photos.put_photo``): a photo uploaded after its visit (offline sync) re-checks
+    the visits that link it, in the same transaction as the photo row."""
+    await db.flush()
+    for visit_id in list(await db.scalars(select(VisitPhoto.visit_id).where(VisitPhoto.photo_uuid == photo_uuid))):
+        await check_visit(db, visit_id, settings)

@@ -14,6 +14,7 @@ from server.accounts.models import OrgUnit
 from server.accounts.service import Viewer
 from server.config import Settings
 from server.errors import AppError, Conflict, NotFound
+from server.integrity.service import check_photo_arrival
 from server.places.models import Target
 from server.visits.models import Photo, Visit, VisitPhoto
 
@@ -61,6 +62,7 @@ async def put_photo(
     photo = photo_row(viewer, photo_uuid, processed)
     db.add(photo)
     try:
+        await check_photo_arrival(db, photo_uuid, settings)  # re-check visits waiting for it (docs/integrity.md)
         await db.commit()
     except IntegrityError:  # a concurrent upload of the same uuid won the race
         await db.rollback()
