@@ -106,7 +106,9 @@ def backup(path: str) -> int:
     source = sqlite3.connect(source_path, timeout=30)
     dest = sqlite3.connect(str(target))
     try:
-        source.backup(dest, pages=1024)
+        # One step: a read snapshot while the server keeps writing (WAL). A stepwise copy (pages=N) restarts
+        # whenever another connection writes, so on a busy server it might never finish.
+        source.backup(dest)
         ok = dest.execute("PRAGMA integrity_check").fetchone()[0]
     finally:
         dest.close()
