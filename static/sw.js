@@ -14,6 +14,7 @@ var PAGES = "minqing-pages-v1";
 var DATA = "minqing-data-v1";
 var KEEP = [SHELL, PAGES, DATA];
 var MAX_PAGES = 80;
+var epoch = 0; // bumped when the pages are forgotten: fetches started before must not store afterwards
 var NO_PAGE_CACHE = /^\/(login|logout|sw\.js|offline|api\/|photos\/|static\/)/;
 
 importScripts("/static/vendor/idb.umd.js", "/static/js/outbox-core.js");
@@ -49,9 +50,10 @@ function trim(cache) {
   });
 }
 
-function store(cacheName, url, response) {
+function store(cacheName, url, response, started) {
   if (response.status !== 200 || response.type !== "basic") return Promise.resolve();
   return stamped(response).then(function (copy) {
+    if (started !== epoch) return null;
     return caches.open(cacheName).then(function (cache) {
       return cache.delete(url).then(function () { return cache.put(url, copy); })
         .then(function () { return cacheName === PAGES ? trim(cache) : null; });
@@ -95,20 +97,26 @@ function isHtml(response) {
   return (response.headers.get("Content-Type") || "").indexOf("text/html") === 0;
 }
 
+function forget() {
+  epoch++;
+  return Promise.all([caches.delete(PAGES), caches.delete(DATA)]);
+}
+
 function pageFirst(event) {
-  var request = event.request;
+  var request = event.request, started = epoch;
   return fetch(request).then(function (response) {
     var url = response.redirected ? response.url : request.url;
     if (response.ok && isHtml(response) && !NO_PAGE_CACHE.test(new URL(url).pathname)) {
-      event.waitUntil(store(PAGES, url, response.clone()));
+      event.waitUntil(store(PAGES, url, response.clone(), started));
     }
     return response;
   }, function () { return cachedPage(request.url); });
 }
 
 function networkFirst(event, cacheName) {
+  var started = epoch;
   return fetch(event.request).then(function (response) {
-    if (response.ok) event.waitUntil(store(cacheName, event.request.url, response.clone()));
+    if (response.ok) event.waitUntil(store(cacheName, event.request.url, response.clone(), started));
     return response;
   }, function () {
     return caches.match(event.request.url, { cacheName: cacheName }).then(function (hit) {
@@ -123,7 +131,7 @@ self.addEventListener("fetch", function (event) {
   if (url.origin !== self.location.origin) return;
   if (request.method === "POST" && url.pathname === "/logout") {
     // Someone else may use this phone next: forget the pages (not the outbox, which is per user).
-    event.respondWith(Promise.all([caches.delete(PAGES), caches.delete(DATA)]).then(function () { return fetch(request); }));
+    event.respondWith(forget().then(function () { return fetch(request); }));
     return;
   }
   if (request.method !== "GET") return;
@@ -142,11 +150,12 @@ self.addEventListener("fetch", function (event) {
 
 // Pages ask for the pages they will need offline (the home list, forms of targets they opened, …).
 function warm(urls) {
+  var started = epoch;
   return Promise.all(urls.map(function (u) {
     return fetch(u, { credentials: "same-origin" }).then(function (response) {
       var api = u.indexOf("/api/") === 0;
       if (!response.ok || NO_PAGE_CACHE.test(new URL(response.url).pathname) && !api) return null;
-      return store(api ? DATA : PAGES, response.url, response);
+      return store(api ? DATA : PAGES, response.url, response, started);
     }).catch(function () { return null; });
   }));
 }
@@ -161,7 +170,7 @@ self.addEventListener("message", function (event) {
   var data = event.data || {};
   if (data.type === "skip-waiting") self.skipWaiting();
   else if (data.type === "warm") event.waitUntil(warm(data.urls || []));
-  else if (data.type === "clear-pages") event.waitUntil(Promise.all([caches.delete(PAGES), caches.delete(DATA)]));
+  else if (data.type === "clear-pages") event.waitUntil(forget());
 });
 
 // Background Sync: upload the outbox of the user last seen on this phone, even with no page open.

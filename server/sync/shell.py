@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 from server.config import ROOT
 
@@ -58,6 +59,7 @@ def service_worker_source() -> bytes:
             digest.update(path.read_bytes())
     for template in ("base.html", "sync/offline.html", "sync/index.html"):
         digest.update((ROOT / "templates" / template).read_bytes())
+    digest.update(os.environ.get("MINQING_BUILD", "").encode())  # a deploy may force new caches
     version = digest.hexdigest()[:12]
     source = source.replace(b'"__VERSION__"', json.dumps(version).encode())
     return source.replace(b'["__PRECACHE__"]', json.dumps(shell_urls()).encode())

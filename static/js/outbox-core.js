@@ -39,6 +39,40 @@
       sign + pad(Math.floor(off / 60)) + ":" + pad(off % 60);
   }
 
+  // The camera's EXIF (capture time, GPS: evidence the integrity checks compare with the visit) is copied
+  // into the shrunk JPEG, with Orientation reset to 1 because the canvas already drew the pixels upright.
+  async function carryExif(original, shrunk) {
+    var src = new Uint8Array(await original.slice(0, 128 * 1024).arrayBuffer());
+    if (src[0] !== 0xff || src[1] !== 0xd8) return shrunk;
+    var i = 2, app1 = null;
+    while (i + 10 < src.length && src[i] === 0xff) {
+      var marker = src[i + 1], len = (src[i + 2] << 8) | src[i + 3];
+      if (marker === 0xe1 && String.fromCharCode.apply(null, src.slice(i + 4, i + 8)) === "Exif") {
+        app1 = src.slice(i, i + 2 + len);
+        break;
+      }
+      if (marker === 0xda) break; // image data: no EXIF before it
+      i += 2 + len;
+    }
+    if (!app1 || app1.length < 20) return shrunk;
+    try { uprightOrientation(app1); } catch (e) { return shrunk; }
+    var out = new Uint8Array(await shrunk.arrayBuffer());
+    return new Blob([out.slice(0, 2), app1, out.slice(2)], { type: "image/jpeg" });
+  }
+
+  function uprightOrientation(app1) {
+    var t = 10; // FF E1, length, "Exif\0\0": the TIFF header starts here
+    var little = app1[t] === 0x49;
+    var u16 = function (o) { return little ? app1[o] | (app1[o + 1] << 8) : (app1[o] << 8) | app1[o + 1]; };
+    var u32 = function (o) { return little ? (u16(o) | (u16(o + 2) << 16)) >>> 0 : ((u16(o) << 16) | u16(o + 2)) >>> 0; };
+    var ifd = t + u32(t + 4), n = u16(ifd);
+    for (var k = 0; k < n; k++) {
+      var e = ifd + 2 + k * 12;
+      if (e + 12 > app1.length) return;
+      if (u16(e) === 0x0112) { app1[e + 8] = little ? 1 : 0; app1[e + 9] = little ? 0 : 1; }
+    }
+  }
+
   // item: {uuid, user, kind, label, body, state: pending|sent|rejected|conflict, error, saved}
   // photo: {uuid, item, user, blob, size}; a photo record is deleted once the server has it.
   async function addItem(item, photos) {
@@ -208,7 +242,7 @@
   }
 
   root.MinqingOutbox = {
-    db: db, uuid4: uuid4, isoLocal: isoLocal, addItem: addItem, listItems: listItems, getItem: getItem,
+    db: db, uuid4: uuid4, isoLocal: isoLocal, carryExif: carryExif, addItem: addItem, listItems: listItems, getItem: getItem,
     putItem: putItem, removeItem: removeItem, itemPhotos: itemPhotos, getMeta: getMeta, setMeta: setMeta,
     pendingCount: pendingCount, bytesUsed: bytesUsed, syncAll: syncAll,
   };

@@ -8,7 +8,9 @@
   var MAX_SIDE = 1600, QUALITY = 0.8, SYNC_EVERY_MS = 60000;
   var syncing = false, lastMessage = "";
 
-  function user() { return document.body && document.body.dataset.user || ""; }
+  // The logged-in user, read from the badge: hx-boost swaps the body's content but not its attributes,
+  // so after a boosted login or logout <body data-user> still names the previous user.
+  function user() { var b = document.querySelector("[data-outbox-badge]"); return b && b.dataset.user || ""; }
   function csrf() { var m = document.querySelector('meta[name="csrf-token"]'); return m ? m.content : ""; }
   function $(sel, root) { return (root || document).querySelector(sel); }
   function $all(sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); }
@@ -30,9 +32,10 @@
     canvas.width = w; canvas.height = h;
     canvas.getContext("2d").drawImage(bitmap, 0, 0, w, h);
     bitmap.close();
-    return new Promise(function (resolve, reject) {
+    var blob = await new Promise(function (resolve, reject) {
       canvas.toBlob(function (b) { b ? resolve(b) : reject(new Error("toBlob")); }, "image/jpeg", QUALITY);
     });
+    return O.carryExif(file, blob);
   }
 
   async function shrinkAll(input) {
@@ -312,16 +315,47 @@
     });
   }
 
+  // 今日 offline: order my targets by distance using the coordinates kept from /api/v1/assignments.
+  function metres(a, b) {
+    var r = Math.PI / 180, dLat = (b.lat - a.lat) * r, dLon = (b.lon - a.lon) * r;
+    var h = Math.pow(Math.sin(dLat / 2), 2) + Math.cos(a.lat * r) * Math.cos(b.lat * r) * Math.pow(Math.sin(dLon / 2), 2);
+    return 12742000 * Math.asin(Math.sqrt(h));
+  }
+
+  function nearestOffline(root) {
+    var list = $("[data-nearest]", root);
+    if (!list || navigator.onLine || !navigator.geolocation || list.dataset.offlineSorted) return;
+    list.dataset.offlineSorted = "1";
+    navigator.geolocation.getCurrentPosition(async function (pos) {
+      var here = { lat: pos.coords.latitude, lon: pos.coords.longitude }, where = {};
+      try { (await (await fetch("/api/v1/assignments")).json()).forEach(function (a) { where[a.target_id] = a; }); } catch (e) { return; }
+      var rows = $all("li[data-target-id]", list).map(function (li) {
+        var t = where[li.dataset.targetId];
+        return { li: li, d: t && t.lat != null ? metres(here, t) : Infinity };
+      }).sort(function (a, b) { return a.d - b.d; });
+      var ul = rows.length ? rows[0].li.parentNode : null;
+      rows.forEach(function (r) {
+        ul.appendChild(r.li);
+        var m = $(".meta", r.li);
+        if (m && isFinite(r.d)) m.insertAdjacentHTML("afterbegin", '<span class="distance">' + (r.d >= 1000 ? (r.d / 1000).toFixed(1) + " 公里" : Math.round(r.d) + " 米") + "</span> · ");
+      });
+      var meta = $(".meta", list);
+      if (meta) meta.textContent = "离线：已按手机上保存的坐标由近到远排序";
+    }, function () {}, { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
+  }
+
   function onPage(root) {
+    noteUser();
     freshUuids(root);
     updateBadge();
     warmLinks();
-    if (window.MinqingNearest) window.MinqingNearest(root);
+    nearestOffline(root);
   }
 
   document.addEventListener("DOMContentLoaded", function () {
     startServiceWorker();
-    noteUser().then(function () { onPage(document); if (navigator.onLine) syncNow(); });
+    onPage(document);
+    if (navigator.onLine) syncNow();
     window.addEventListener("online", function () { syncNow(); });
     setInterval(function () { if (navigator.onLine) syncNow(); }, SYNC_EVERY_MS);
   });

@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
 import pytest
+from sqlalchemy import select
 
+from server.clock import local_today
 from server.config import Settings
-from tests.factories import World, jpeg_bytes
+from server.db import create_engine, session_maker
+from server.visits.models import Photo
+from tests.factories import VILLAGE_A, World, jpeg_bytes, run
 from tests.live import browser_login
 from tests.test_sync import count
 
@@ -181,3 +186,111 @@ def test_offline_capture_then_sync_exactly_once(phone, live_server, world: World
     page.locator(".outbox-item.state-rejected [data-discard]").click()
     wait_badge(page, 0)
     assert page.locator(".outbox-item", has_text="李干部的走访").count() == 1
+
+
+def exif_jpeg() -> bytes:
+    """A landscape sensor image the camera marked "rotate 90°" (Orientation 6), with its capture time."""
+    import io
+
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(jpeg_bytes(1200, 900)))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif.get_ifd(0x8769)[0x9003] = "2026:05:01 09:30:00"
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=85, exif=exif.tobytes())
+    return buf.getvalue()
+
+
+def test_offline_list_note_conflict_exif_update_and_logout(  # type: ignore[no-untyped-def]
+    phone, live_server, world: World, settings: Settings, tmp_path, monkeypatch
+) -> None:
+    photo = tmp_path / "rotated.jpg"
+    photo.write_bytes(exif_jpeg())
+    house_1 = world.targets["house_1"]
+    page = phone.new_page()
+    browser_login(page, "cadre_a")
+    page.goto("/today")
+    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=20000)
+    page.goto(f"/targets/{house_1}")
+    for path in ("/today", "/diary", f"/visits/new?target_id={house_1}"):
+        cached(page, path)
+    page.wait_for_function(
+        "async () => !!(await (await caches.open('minqing-data-v1')).match(location.origin + '/api/v1/assignments'))"
+    )
+
+    # Offline, standing at the far household: the home list is ordered from the coordinates kept on the phone.
+    phone.set_offline(True)
+    live_server.stop()
+    phone.set_geolocation({"latitude": VILLAGE_A[0] + 0.03, "longitude": VILLAGE_A[1] + 0.01, "accuracy": 10})
+    page.goto("/today")
+    page.wait_for_selector("text=离线：已按手机上保存的坐标由近到远排序")
+    assert page.locator("#targets .row-title").first.inner_text() == "周国强户"
+
+    # A diary note written offline, while another device saves the same day's note.
+    page.goto("/diary")
+    page.fill("textarea[name=note]", "手机上离线写的备注")
+    page.click("form[action='/diary/note'] button[type=submit]")
+    page.wait_for_selector("#flash >> text=已保存在手机上")
+    # A visit whose photo carries EXIF (time, orientation): kept through the shrinking.
+    phone.set_geolocation({"latitude": VILLAGE_A[0] + 0.001, "longitude": VILLAGE_A[1], "accuracy": 10})
+    page.goto(f"/visits/new?target_id={house_1}")
+    page.wait_for_selector("#visit-form >> text=已定位")
+    page.fill("textarea[name=notes]", "离线走访，照片带拍摄时间")
+    page.set_input_files("input[name=photos]", [str(photo)])
+    page.click("#visit-form button[type=submit]")
+    page.wait_for_selector("#flash >> text=已保存在手机上")
+    wait_badge(page, 2)
+
+    live_server.start()
+    token = httpx.post(
+        f"{live_server.url}/api/v1/auth/token", json={"username": "cadre_a", "password": "secret-pass-1"}
+    ).json()["token"]
+    api = httpx.Client(base_url=live_server.url, headers={"Authorization": f"Bearer {token}"})
+    today = local_today().isoformat()
+    other_device = api.put(f"/api/v1/diary/notes/{today}", json={"note": "电脑上写的备注", "base_version": 0})
+    assert other_device.status_code == 200
+
+    phone.set_offline(False)
+    page.goto("/sync")
+    page.click("[data-sync-now]")
+    conflict = page.locator(".outbox-item.state-conflict")
+    conflict.wait_for()
+    assert "电脑上写的备注" in conflict.inner_text() and "手机上离线写的备注" in conflict.inner_text()
+    wait_badge(page, 1)
+    conflict.locator("[data-keep-mine]").click()
+    wait_badge(page, 0)
+    assert api.get(f"/api/v1/diary/notes/{today}").json() == {"day": today, "note": "手机上离线写的备注", "version": 2}
+
+    async def stored_photo() -> tuple[int, int, object]:
+        engine = create_engine(settings.database_url)
+        async with session_maker(engine)() as db:
+            row = await db.scalar(select(Photo))
+        await engine.dispose()
+        return row.width, row.height, row.exif_time  # type: ignore[union-attr]
+
+    width, height, exif_time = run(stored_photo())
+    assert (width, height) == (900, 1200)  # upright once, not rotated a second time on the server
+    assert exif_time is not None
+
+    # A new version of the app: the phone offers it, and the old caches go away once it is taken.
+    old = page.evaluate("caches.keys()")
+    monkeypatch.setenv("MINQING_BUILD", "next")
+    live_server.stop()
+    live_server.start()
+    page.evaluate("navigator.serviceWorker.getRegistration().then(r => r.update())")
+    page.wait_for_selector("#sw-update >> text=有新版本，点击更新")
+    with page.expect_navigation():
+        page.click("#sw-update")
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    new = page.evaluate("caches.keys()")
+    old_shell = [n for n in old if n.startswith("minqing-shell-")]
+    new_shell = [n for n in new if n.startswith("minqing-shell-")]
+    assert len(old_shell) == 1 and len(new_shell) == 1 and old_shell != new_shell
+    api.close()
+
+    # Logging out forgets the cached pages (the next user of this phone must not see them).
+    page.click(".topbar button:has-text('退出')")
+    page.wait_for_url("**/login*")
+    assert "minqing-pages-v1" not in page.evaluate("caches.keys()")
