@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -25,6 +26,7 @@ from server.ledger.models import CONCERN_CATEGORY_LABELS, URGENCY_LABELS, Calend
 from server.web import render, see_other
 
 MAX_IMPORT_BYTES = 10 * 1024 * 1024
+UPLOAD_TTL_SECONDS = 86400
 _UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
@@ -70,6 +72,14 @@ def _upload_dir(settings: Settings) -> Path:
     return path
 
 
+def _forget_old_uploads(settings: Settings) -> None:
+    """Previewed files that were never applied are kept for a day."""
+    cutoff = time.time() - UPLOAD_TTL_SECONDS
+    for path in _upload_dir(settings).iterdir():
+        if path.is_file() and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+
+
 def _stored(settings: Settings, upload_id: str) -> tuple[str, bytes]:
     if not _UPLOAD_ID.match(upload_id or ""):
         raise AppError("导入文件已失效，请重新上传。", 400)
@@ -106,6 +116,7 @@ class ImportController(Controller):
         suffix = ".xlsx" if upload.filename.lower().endswith(".xlsx") else ".csv"
         report = await imports.preview(db, request.user, kind, upload.filename, content)
         upload_id = secrets.token_urlsafe(18)
+        _forget_old_uploads(settings)
         if report.ok:
             (_upload_dir(settings) / f"{upload_id}{suffix}").write_bytes(content)
         context = {
