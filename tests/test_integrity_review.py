@@ -153,6 +153,9 @@ def test_visit_page_loads_its_flags(client: TestClient, far_visit: int) -> None:
     fragment = client.get(f"/integrity/visits/{far_visit}", headers=HX)
     assert "偏离对象位置" in fragment.text and "3.4 公里" in fragment.text
     assert "确认异常" not in fragment.text  # only supervisors review
+    assert "<html" not in fragment.text
+    page_without_js = client.get(f"/integrity/visits/{far_visit}")  # the slot's fallback link: a whole page
+    assert "<html" in page_without_js.text and f'href="/visits/{far_visit}"' in page_without_js.text
     login(client, "super")
     assert "确认异常" in client.get(f"/integrity/visits/{far_visit}", headers=HX).text
 

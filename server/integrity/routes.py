@@ -166,7 +166,8 @@ class VisitFlagsController(Controller):
     async def visit_flags(self, request: Request, db: AsyncSession, visit_id: int) -> Template:
         await get_visit(db, request.user, visit_id)  # 404 outside the viewer's scope
         rows = await service.visit_flags(db, request.user, visit_id)
-        return render(request, "integrity/_visit_flags.html", {**LABELS, "rows": rows, "visit_id": visit_id})
+        context = {**LABELS, "rows": rows, "visit_id": visit_id}
+        return render(request, "integrity/visit_flags.html", context, fragment="integrity/_visit_flags.html")
 
 
 ROUTES = [IntegrityController, VisitFlagsController]
