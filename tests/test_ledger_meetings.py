@@ -171,6 +171,15 @@ def test_list_filters_and_monthly_review(client: TestClient, settings, world: Wo
     assert client.get(f"/ledger?unit_id={world.units['town_b']}").status_code == 404
     fragment = client.get("/ledger?list=problem&category=request", headers={"HX-Request": "true"})
     assert "<html" not in fragment.text and 'id="ledger-table"' in fragment.text
+    make_concern(
+        settings,
+        world,
+        created_at=utcnow() - timedelta(days=400),
+        state="closed",
+        closed_at=utcnow(),
+        **STATE_FIELDS["closed"],
+    )
     review = BeautifulSoup(client.get("/ledger/review").text, "html.parser")
     assert review.select_one(".n-new").get_text() == "2" and review.select_one(".n-overdue").get_text() == "1"
+    assert review.select_one(".n-closed").get_text() == "1"
     assert f"#{mine.id}" in review.select_one(".discuss").get_text()

@@ -183,7 +183,8 @@ async def monthly_review(db: AsyncSession, viewer: Viewer, unit_id: int | None, 
         return int(await db.scalar(select(func.count()).select_from(sub)) or 0)
 
     new = await count(Concern.created_at >= start, Concern.created_at < end)
-    closed = await count(Concern.closed_at >= start, Concern.closed_at < end)  # type: ignore[operator]
+    closed_at = func.coalesce(Concern.closed_at, Concern.updated_at)  # rows closed before the ledger kept closed_at
+    closed = await count(Concern.state == S.closed, closed_at >= start, closed_at < end)
     overdue = await count(Concern.state.in_(OPEN_STATES), Concern.deadline < today)  # type: ignore[attr-defined,union-attr,operator]
     ids = base.with_only_columns(Concern.id).subquery()
     reopened = int(
