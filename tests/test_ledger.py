@@ -294,3 +294,40 @@ def test_pages_need_login_and_api_reads(client: TestClient, settings, world: Wor
     assert client.get(f"/api/v1/concerns/{concern.id}").status_code == 401
     data = client.get(f"/api/v1/concerns/{concern.id}", headers=bearer(client, "cadre_a")).json()
     assert data["state"] == "registered" and data["version"] == 1
+
+
+def test_concurrent_transitions_with_the_same_version(settings, world: World) -> None:  # type: ignore[no-untyped-def]
+    """Two devices send an action based on the same version at once: exactly one wins, the other gets 409."""
+    import asyncio
+
+    from server.db import create_engine, session_maker
+    from server.errors import AppError
+    from server.ledger.lifecycle import ActionInput
+    from server.ledger.service import transition
+    from tests.factories import run
+    from tests.ledger_support import viewer
+
+    concern = make_concern(settings, world, state="in_progress", **STATE_FIELDS["in_progress"])
+
+    async def main() -> list[object]:
+        engine = create_engine(settings.database_url)
+        maker = session_maker(engine)
+
+        async def one(note: str) -> object:
+            async with maker() as db:
+                who = await viewer(db, "leader_a")
+                await db.rollback()
+                try:
+                    return await transition(db, who, concern.id, ActionInput("progress", 1, note=note))  # type: ignore[arg-type]
+                except AppError as exc:
+                    return exc.status_code
+
+        try:
+            return list(await asyncio.gather(one("甲设备"), one("乙设备")))
+        finally:
+            await engine.dispose()
+
+    results = run(main())
+    assert sorted(r if isinstance(r, int) else 200 for r in results) == [200, 409]
+    after = get_concern(settings, concern.id)
+    assert after.version == 2 and after.progress in ("甲设备", "乙设备")
