@@ -292,8 +292,11 @@ def test_pages_need_login_and_api_reads(client: TestClient, settings, world: Wor
     concern = make_concern(settings, world)
     assert client.get("/ledger", follow_redirects=False).status_code in (302, 303, 307)
     assert client.get(f"/api/v1/concerns/{concern.id}").status_code == 401
-    data = client.get(f"/api/v1/concerns/{concern.id}", headers=bearer(client, "cadre_a")).json()
+    headers = bearer(client, "cadre_a")
+    data = client.get(f"/api/v1/concerns/{concern.id}", headers=headers).json()
     assert data["state"] == "registered" and data["version"] == 1
+    assert client.get(f"/api/v1/concerns/uuid/{concern.uuid}", headers=headers).json()["id"] == concern.id
+    assert client.get(f"/api/v1/concerns/uuid/{concern.uuid}", headers=bearer(client, "cadre_b")).status_code == 404
 
 
 def test_concurrent_transitions_with_the_same_version(settings, world: World) -> None:  # type: ignore[no-untyped-def]

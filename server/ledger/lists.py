@@ -13,7 +13,7 @@ from server.accounts.models import OrgUnit, User
 from server.accounts.service import Viewer
 from server.clock import local_today, period_bounds_utc
 from server.errors import AppError, NotFound
-from server.ledger.deadlines import OPEN_STATES, WorkCalendar, deadline_status, load_calendar
+from server.ledger.deadlines import DUE_SOON_WORKING_DAYS, OPEN_STATES, WorkCalendar, deadline_status, load_calendar
 from server.ledger.models import Concern, ConcernEvent, ConcernState
 from server.ledger.service import scoped_concerns
 from server.places.models import Target
@@ -75,7 +75,9 @@ async def _unit_path(db: AsyncSession, viewer: Viewer, unit_id: int) -> str:
     return unit.path
 
 
-async def _filtered(db: AsyncSession, viewer: Viewer, list_name: str, f: Filters, today: date):  # type: ignore[no-untyped-def]
+async def _filtered(  # type: ignore[no-untyped-def]
+    db: AsyncSession, viewer: Viewer, list_name: str, f: Filters, today: date, calendar: WorkCalendar
+):
     if list_name not in LIST_STATES:
         raise AppError("未知的清单，请选择问题清单、任务清单或效果清单。", 400)
     stmt = scoped_concerns(viewer).where(Concern.state.in_(LIST_STATES[list_name]))  # type: ignore[attr-defined]
@@ -95,7 +97,8 @@ async def _filtered(db: AsyncSession, viewer: Viewer, list_name: str, f: Filters
     elif f.status == "escalated":
         stmt = stmt.where(Concern.escalated_unit_id == viewer.unit_id, Concern.state.in_(OPEN_STATES))  # type: ignore[attr-defined]
     elif f.status == "due_soon":
-        stmt = stmt.where(Concern.state.in_(OPEN_STATES), Concern.deadline >= today)  # type: ignore[attr-defined]
+        soon = calendar.add_working_days(today, DUE_SOON_WORKING_DAYS)
+        stmt = stmt.where(Concern.state.in_(OPEN_STATES), Concern.deadline >= today, Concern.deadline <= soon)  # type: ignore[attr-defined,operator]
     return stmt
 
 
@@ -104,8 +107,8 @@ async def list_concerns(
 ) -> ListResult:
     """One of the three lists. ``counts`` are per state over the filtered set (before the state filter)."""
     today = local_today()
-    stmt = await _filtered(db, viewer, list_name, f, today)
     calendar = await load_calendar(db)
+    stmt = await _filtered(db, viewer, list_name, f, today, calendar)
     counts: dict[str, int] = {}
     sub = stmt.with_only_columns(Concern.state, Concern.deadline).subquery()
     for state, deadline, n in (
@@ -121,8 +124,6 @@ async def list_concerns(
         stmt = stmt.limit(limit).offset((max(page, 1) - 1) * limit)
     rows = [ConcernRow(c, t, u) for c, t, u in (await db.execute(stmt)).all()]
     await decorate(db, rows, today, calendar)
-    if f.status == "due_soon":
-        rows = [r for r in rows if r.status == "due_soon"]
     total = sum(n for s, n in counts.items() if s != "overdue" and (not f.state or s == f.state))
     return ListResult(rows, total, counts)
 
@@ -142,6 +143,16 @@ async def decorate(db: AsyncSession, rows: list[ConcernRow], today: date, calend
         r.owner = users.get(r.concern.owner_id, "")  # type: ignore[arg-type]
         r.raised_by = users.get(r.concern.raised_by_id, "")
         r.status = deadline_status(r.concern, today, calendar)
+
+
+async def escalated_here(db: AsyncSession, viewer: Viewer) -> int:
+    """Open items escalated to the viewer's own unit (上级督办)."""
+    stmt = scoped_concerns(viewer).where(
+        Concern.escalated_unit_id == viewer.unit_id,
+        Concern.state.in_(OPEN_STATES),  # type: ignore[attr-defined]
+    )
+    sub = stmt.with_only_columns(Concern.id).subquery()
+    return int(await db.scalar(select(func.count()).select_from(sub)) or 0)
 
 
 @dataclass

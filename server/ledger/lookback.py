@@ -53,7 +53,9 @@ class LookBackRow:
     target: Target
 
 
-async def list_checks(db: AsyncSession, viewer: Viewer, *, open_only: bool = False) -> list[LookBackRow]:
+async def list_checks(
+    db: AsyncSession, viewer: Viewer, *, open_only: bool = False, concern_id: int | None = None
+) -> list[LookBackRow]:
     stmt = (
         select(LookBack, Concern, Target)
         .join(Concern, Concern.id == LookBack.concern_id)
@@ -65,6 +67,8 @@ async def list_checks(db: AsyncSession, viewer: Viewer, *, open_only: bool = Fal
     )
     if open_only:
         stmt = stmt.where(LookBack.checked_at.is_(None))  # type: ignore[union-attr]
+    if concern_id is not None:
+        stmt = stmt.where(LookBack.concern_id == concern_id)
     return [LookBackRow(*row) for row in (await db.execute(stmt)).all()]
 
 

@@ -64,7 +64,7 @@ async def detail_context(db: AsyncSession, request: Request, concern: Concern) -
     similar = []
     if concern.state in ("registered", "accepted", "assigned", "in_progress"):
         similar = await service.similar_open(db, viewer, target, concern.category, concern.text, exclude_id=concern.id)
-    checks = [c for c in await lookback.list_checks(db, viewer) if c.concern.id == concern.id]
+    checks = await lookback.list_checks(db, viewer, concern_id=concern.id)
     return {
         "row": rows[0],
         "c": concern,
@@ -134,7 +134,7 @@ class LedgerController(Controller):
             "units": await units_in_scope(db, request.user),
             "villages": await villages_in_scope(db, request.user),
             "owners": await service.owner_choices(db, request.user),
-            "escalated": (await lists.list_concerns(db, request.user, "task", lists.Filters(status="escalated"))).total,
+            "escalated": await lists.escalated_here(db, request.user),
             **LEDGER_LABELS,
         }
         return render(request, "ledger/index.html", context, fragment="ledger/_table.html")
@@ -296,6 +296,11 @@ class ConcernApi(Controller):
     async def read(self, request: Request, db: AsyncSession, concern_id: int) -> dict[str, Any]:
         """One concern in the caller's scope."""
         return concern_json(await service.get_concern(db, request.user, concern_id))
+
+    @get("/uuid/{concern_uuid:str}")
+    async def read_by_uuid(self, request: Request, db: AsyncSession, concern_uuid: str) -> dict[str, Any]:
+        """One concern by the uuid the phone gave it (before the phone knows its id)."""
+        return concern_json(await service.get_concern_by_uuid(db, request.user, concern_uuid))
 
     @post("/{concern_id:int}/transition", status_code=200)
     async def transition(
