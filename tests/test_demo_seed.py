@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections import Counter
@@ -24,6 +23,7 @@ from server.demo.seed import SeedSummary, seed_demo
 from server.ledger.models import Concern
 from server.places.models import Assignment, Target
 from server.visits.models import CheckIn, Visit
+from tests.factories import run as run_coro
 
 TODAY = date(2025, 3, 17)
 T = TypeVar("T")
@@ -40,7 +40,7 @@ def run(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         finally:
             await engine.dispose()
 
-    return asyncio.run(main())
+    return run_coro(main())
 
 
 def seeded_db(path: Path) -> tuple[str, SeedSummary]:
