@@ -3,18 +3,18 @@ the same database, let the phone retry, and find every acknowledged item stored 
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 import uuid
 from typing import Any
 
 import httpx
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from server import media
 from server.config import Settings
-from tests.factories import World, jpeg_bytes
+from server.db import create_engine
+from tests.factories import World, jpeg_bytes, run
 from tests.test_sync import STEP, checkin_item, now_iso, visit_item
 
 BATCHES = 12
@@ -111,23 +111,36 @@ def test_sigkill_while_syncing_loses_and_doubles_nothing(live_server, world: Wor
     assert phone.failures > 0, "no request failed: the kill did not interrupt the stream"
 
     all_items = [item for batch in batches for item in batch]
-    db = sqlite3.connect(make_url(settings.database_url).database)
-    try:
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        stored: dict[str, int] = {}
-        for table in ("visit", "checkin"):
-            for row_uuid, row_id in db.execute(f"SELECT uuid, id FROM {table}"):  # noqa: S608
-                assert row_uuid not in stored, f"{row_uuid} stored twice"
-                stored[row_uuid] = row_id
-        assert len(phone.acknowledged) == len(all_items)
-        for item_uuid, row_id in phone.acknowledged.items():
-            assert stored.get(item_uuid) == row_id  # every acknowledged item, exactly once, as acknowledged
-        assert len(stored) == len(all_items)
-        visits = sum(1 for i in all_items if i["kind"] == "visit")
-        assert db.execute("SELECT count(*) FROM concern").fetchone()[0] == visits  # one concern per visit
-        photo_rows = dict(db.execute("SELECT uuid, sha256 FROM photo").fetchall())
-    finally:
-        db.close()
-    assert set(photo_rows) == set(photos) == phone.photos_acknowledged
+    integrity, stored_rows, concerns, photo_uuids = run(database_state(settings))
+    assert integrity == "ok"
+    stored: dict[str, int] = {}
+    for row_uuid, row_id in stored_rows:
+        assert row_uuid not in stored, f"{row_uuid} stored twice"
+        stored[row_uuid] = row_id
+    assert len(phone.acknowledged) == len(all_items)
+    for item_uuid, row_id in phone.acknowledged.items():
+        assert stored.get(item_uuid) == row_id  # every acknowledged item, exactly once, as acknowledged
+    assert len(stored) == len(all_items)
+    assert concerns == sum(1 for i in all_items if i["kind"] == "visit")  # one concern per visit
+    assert set(photo_uuids) == set(photos) == phone.photos_acknowledged
     for photo_uuid in photos:
         assert media.photo_path(settings.media_dir, photo_uuid, "full").is_file()
+
+
+async def database_state(settings: Settings) -> tuple[str, list[tuple[str, int]], int, list[str]]:
+    engine = create_engine(settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            integrity = "ok"
+            if settings.database_url.startswith("sqlite"):
+                integrity = (await conn.exec_driver_sql("PRAGMA integrity_check")).scalar_one()
+            rows = [
+                (u, i)
+                for table in ("visit", "checkin")
+                for u, i in await conn.execute(text(f"SELECT uuid, id FROM {table}"))
+            ]
+            concerns = (await conn.execute(text("SELECT count(*) FROM concern"))).scalar_one()
+            photo_uuids = list((await conn.execute(text("SELECT uuid FROM photo"))).scalars())
+    finally:
+        await engine.dispose()
+    return integrity, rows, int(concerns), photo_uuids

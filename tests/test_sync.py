@@ -247,7 +247,7 @@ def test_batch_of_500_with_bad_items(client: TestClient, world: World, settings:
     created_visits = sum(1 for i, it in enumerate(items) if i not in rejected and it.get("kind") == "visit")
     assert count(settings, Visit) == created_visits
     assert count(settings, CheckIn) == 3
-    assert elapsed < 30, f"500 items took {elapsed:.1f} s"
+    assert elapsed < 60, f"500 items took {elapsed:.1f} s"
 
 
 def test_batch_limits_and_malformed_body(client: TestClient, world: World) -> None:

@@ -52,10 +52,12 @@ class SyncApiController(Controller):
         dependencies={"sync_request": Provide(_documented_body, sync_to_thread=False)},
         responses={413: ResponseSpec(ErrorOut, description="More than 500 items")},
     )
-    async def sync(self, request: Request, db: AsyncSession, settings: Settings) -> SyncResponse:
+    async def sync(self, request: Request, settings: Settings) -> SyncResponse:
         """Replaying a request any number of times creates nothing twice (items are keyed by ``uuid``).
         A visit may arrive before its photos: it is linked when ``PUT /api/v1/photos/{uuid}`` arrives."""
-        results = await service.sync_batch(db, request.user, settings, await request.body())
+        body = await request.body()
+        async with service.batch_session(request.app.state.engine) as db:
+            results = await service.sync_batch(db, request.user, settings, body)
         log.info("sync user_id=%s %s", request.user.id, service.result_counts(results))
         return SyncResponse(results=results, received_at=utcnow())
 

@@ -4,13 +4,15 @@ transaction each), idempotently by its client uuid, and answered created / dupli
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
 
 import msgspec
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.accounts.service import Viewer
@@ -191,10 +193,25 @@ async def record_item(db: AsyncSession, viewer: Viewer, settings: Settings, item
         recorded = await RECORDERS[item.kind](db, viewer, settings, item)
     except AppError as exc:
         return SyncResult(uuid=item.uuid, status="rejected", error=exc.message)
+    except IntegrityError:
+        # A concurrent replay inserted the same uuid between our check and our write (PostgreSQL; SQLite
+        # serialises writers): the item is stored, so this is a duplicate.
+        await db.rollback()
+        if stored := (await known_records(db, [item])).get((item.kind, item.uuid)):
+            return stored
+        raise
     finally:
         await db.rollback()  # ends the item's transaction (releases SQLite's write lock) whatever happened
     status = "created" if recorded.created else "duplicate"
     return SyncResult(uuid=recorded.uuid, status=status, flags=recorded.flags, id=recorded.id)
+
+
+@asynccontextmanager
+async def batch_session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session on one connection for a whole batch: its items still commit one by one, but without a
+    pool checkout (or, with no pool, a new database connection) per item."""
+    async with engine.connect() as connection, AsyncSession(bind=connection, expire_on_commit=False) as session:
+        yield session
 
 
 async def sync_batch(db: AsyncSession, viewer: Viewer, settings: Settings, body: bytes) -> list[SyncResult]:
