@@ -54,8 +54,8 @@ def _capability_routes() -> list[Any]:
     return handlers
 
 
-def _template_engine_callback(engine: JinjaTemplateEngine) -> None:
-    engine.engine.globals.update(jinja_globals())
+def _template_engine_callback(engine: JinjaTemplateEngine, settings: Settings) -> None:
+    engine.engine.globals.update(jinja_globals(settings))
     engine.engine.filters["distance"] = fmt_distance
 
 
@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         template_config=TemplateConfig(
             directory=ROOT / "templates",
             engine=JinjaTemplateEngine,
-            engine_callback=_template_engine_callback,
+            engine_callback=lambda engine: _template_engine_callback(engine, settings),
         ),
         plugins=[HTMXPlugin()],
         openapi_config=OpenAPIConfig(title="民情通 Minqing API", version="1", path="/schema"),

@@ -76,6 +76,8 @@ def error_response(request: Request, status: int, message: str, extra: dict[str,
             body.update(extra)
         return Response(body, status_code=status, media_type=MediaType.JSON)
     fragment = request.headers.get("hx-request") == "true"
+    # A path that matches no route never passed the auth middleware: the layout still asks for the user.
+    request.scope.setdefault("user", None)  # type: ignore[typeddict-item]
     return Template(
         template_name="_error_fragment.html" if fragment else "error.html",
         context={"status": status, "message": message},

@@ -63,7 +63,8 @@ def nav_items(viewer: Any) -> list[NavItem]:
     return [i for i in NAV_ITEMS if not i.roles or viewer.role in i.roles or viewer.role == "admin"]
 
 
-def jinja_globals() -> dict[str, Any]:
+def jinja_globals(settings: Any = None) -> dict[str, Any]:
+    """Globals for every template; `settings` is the app's own (default: from the environment)."""
     from server.accounts.models import ROLE_LABELS
     from server.config import get_settings
     from server.ledger.models import CONCERN_CATEGORY_LABELS, CONCERN_STATE_LABELS
@@ -75,7 +76,7 @@ def jinja_globals() -> dict[str, Any]:
         "nav_items": nav_items,
         "new_uuid": lambda: str(uuid.uuid4()),
         "fmt_time": clock.fmt_local,
-        "settings": get_settings(),
+        "settings": settings or get_settings(),
         "ROLE_LABELS": ROLE_LABELS,
         "TARGET_KIND_LABELS": TARGET_KIND_LABELS,
         "ASSIGNMENT_KIND_LABELS": ASSIGNMENT_KIND_LABELS,

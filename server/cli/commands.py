@@ -40,8 +40,17 @@ def print_logins(summary: object) -> None:
         print(f"  {username:<14} {role:<6} {unit:<10} {name}")
 
 
+DEMO_REFUSED = (
+    "错误：演示数据带有公开的默认密码，只能在演示环境中加载。"
+    "如确为演示环境，请设置 MINQING_DEMO_MODE=true 后重试；正式环境请用 create-user 创建账号。"
+)
+
+
 def seed_demo() -> int:
     settings = get_settings()
+    if not settings.demo_mode:
+        print(DEMO_REFUSED)
+        return 2
     run_migrations(settings.database_url)
     summary = run_sync(_seed())
     print("演示数据已就绪。")
@@ -53,6 +62,9 @@ def serve(host: str, port: int, workers: int, seed: bool) -> int:
     import uvicorn
 
     settings = get_settings()
+    if seed and not settings.demo_mode:
+        print(DEMO_REFUSED)
+        return 2
     run_migrations(settings.database_url)
     if seed:
         print_logins(run_sync(_seed()))
