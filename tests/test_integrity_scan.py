@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from server.__main__ import main
+from server.__main__ import main as cli_main
 from server.config import Settings, reset_settings
 from server.visits.models import Visit
 from tests.factories import VILLAGE_A, World
 from tests.integrity_helpers import flags, local, with_db
+
+
+def main(argv: list[str]) -> int:
+    """The CLI in its own thread: it runs its own event loop (Playwright's may be running in this one)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(cli_main, argv).result()
 
 
 @pytest.fixture
