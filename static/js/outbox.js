@@ -89,7 +89,7 @@
     if (navigator.storage && navigator.storage.persist) navigator.storage.persist().catch(function () {});
     resetForm(form);
     await updateBadge();
-    flash("已保存在手机上（" + esc(made.label) + "），联网后自动上传。<a href=\"/sync\">查看待同步</a>");
+    flash(esc(made.note || "") + "已保存在手机上（" + esc(made.label) + "），联网后自动上传。<a href=\"/sync\">查看待同步</a>");
     registerBackgroundSync();
     if (navigator.onLine) syncNow();
   }
@@ -138,11 +138,15 @@
         try {
           response = await fetch(form.action, { method: "POST", body: fd, headers: { "X-CSRF-Token": csrf() }, credentials: "same-origin" });
         } catch (e) { response = null; } // no network after all: keep it on the phone
-        if (response && response.status < 500) {
+        var expired = response && (response.status === 401 || new URL(response.url).pathname === "/login" ||
+          (response.status === 403 && /CSRF/.test(await response.clone().text())));
+        if (response && response.status < 500 && !expired) {
           if (response.ok && response.redirected) { window.location.assign(response.url); return; }
           await showResponse(response);
           return;
         }
+        // Login or page expired: keep the record (it is this user's) and upload it after logging in again.
+        if (expired) made.note = "登录或页面已过期，请重新登录；";
       }
       await saveLocally(form, made, photos);
     } catch (e) {

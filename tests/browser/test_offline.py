@@ -294,3 +294,29 @@ def test_offline_list_note_conflict_exif_update_and_logout(  # type: ignore[no-u
     page.click(".topbar button:has-text('退出')")
     page.wait_for_url("**/login*")
     assert "minqing-pages-v1" not in page.evaluate("caches.keys()")
+
+
+def test_expired_login_keeps_the_record_and_a_fixed_rejection_goes_through(  # type: ignore[no-untyped-def]
+    phone, live_server, world: World, settings: Settings
+) -> None:
+    from server.visits.models import Visit
+
+    page = phone.new_page()
+    browser_login(page, "cadre_a")
+    page.goto(f"/visits/new?target_id={world.targets['house_1']}")
+    page.wait_for_selector("#visit-form >> text=已定位")
+    phone.clear_cookies(name="minqing_session")  # the session ended while the cadre was filling in the form
+    page.click("#visit-form button[type=submit]")  # and nothing was filled in: the server will refuse it
+    page.wait_for_selector("#flash >> text=登录或页面已过期")
+    wait_badge(page, 1)
+
+    browser_login(page, "cadre_a")
+    page.goto("/sync")
+    reason = page.locator(".outbox-item.state-rejected .reason")
+    reason.wait_for()
+    assert "请填写走访内容" in reason.inner_text()
+    assert count(settings, Visit) == 0
+    page.fill(".outbox-item.state-rejected [data-fix]", "补写：了解到老人看病报销的问题")
+    page.click(".outbox-item.state-rejected [data-retry]")
+    wait_badge(page, 0)
+    assert count(settings, Visit, Visit.notes == "补写：了解到老人看病报销的问题") == 1
