@@ -4,6 +4,7 @@
 //   shell-<VERSION>  CSS, JS, vendored libraries, icons, /offline, the manifest: cache first.
 //   pages-v1         pages I opened (今日, targets, forms, 日志, 同步): network first, cached copy offline.
 //   data-v1          /api/v1/assignments (my targets with coordinates): network first.
+//   assets-v1        static files outside the shell (a capability's own script): network first.
 // POST requests are never cached: offline records go to the IndexedDB outbox (static/js/outbox*.js).
 /* global MinqingOutbox */
 "use strict";
@@ -12,7 +13,8 @@ var PRECACHE = ["__PRECACHE__"];
 var SHELL = "minqing-shell-" + VERSION;
 var PAGES = "minqing-pages-v1";
 var DATA = "minqing-data-v1";
-var KEEP = [SHELL, PAGES, DATA];
+var ASSETS = "minqing-assets-v1"; // other static files (a capability's own script): network first
+var KEEP = [SHELL, PAGES, DATA, ASSETS];
 var MAX_PAGES = 80;
 var epoch = 0; // bumped when the pages are forgotten: fetches started before must not store afterwards
 var NO_PAGE_CACHE = /^\/(login|logout|sw\.js|offline|api\/|photos\/|static\/)/;
@@ -136,7 +138,9 @@ self.addEventListener("fetch", function (event) {
   }
   if (request.method !== "GET") return;
   if (url.pathname.indexOf("/static/") === 0 || url.pathname === "/manifest.webmanifest") {
-    event.respondWith(caches.match(request, { cacheName: SHELL }).then(function (hit) { return hit || fetch(request); }));
+    event.respondWith(caches.match(request, { cacheName: SHELL }).then(function (hit) {
+      return hit || networkFirst(event, ASSETS);
+    }));
     return;
   }
   if (url.pathname === "/api/v1/assignments") { event.respondWith(networkFirst(event, DATA)); return; }
