@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
-from server.clock import period_bounds_utc
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from server.clock import local_today, period_bounds_utc
 from server.config import Settings
 from server.db import create_engine, migrate, run_sync, session_maker
 from server.integrity.models import FLAG_CODE_LABELS
@@ -37,3 +39,12 @@ def run_scan(settings: Settings, first_text: str, last_text: str) -> int:
     for code, count in summary.open_by_code.most_common():
         print(f"  {FLAG_CODE_LABELS.get(code, code)}：{count} 条待核查")  # type: ignore[call-overload]
     return 0
+
+
+DEMO_DAYS = 70  # the demo seed writes about two months of visits up to yesterday
+
+
+async def scan_demo(db: AsyncSession, settings: Settings) -> ScanSummary:
+    """Flags for freshly seeded demo data (the seed writes rows directly, without the recording hook)."""
+    today = local_today()
+    return await scan_period(db, *period_bounds_utc(today - timedelta(days=DEMO_DAYS), today), settings)

@@ -113,16 +113,17 @@ async def scan_period(db: AsyncSession, start: datetime, end: datetime, settings
         )
     )
     await db.commit()
-    for n, visit_id in enumerate(visit_ids, start=1):
-        await check_visit(db, visit_id, settings)  # type: ignore[arg-type]
-        if n % SCAN_BATCH == 0:
+    for model, ids in ((Visit, visit_ids), (CheckIn, checkin_ids)):
+        for first in range(0, len(ids), SCAN_BATCH):
+            batch = ids[first : first + SCAN_BATCH]
+            # held here so the session's (weak) identity map answers check_*'s db.get without a query
+            loaded = list(await db.scalars(select(model).where(model.id.in_(batch))))  # type: ignore[attr-defined]
+            targets = list(await db.scalars(select(Target).where(Target.id.in_({r.target_id for r in loaded}))))  # type: ignore[attr-defined]
+            for record_id in batch:
+                await (check_visit(db, record_id, settings) if model is Visit else check_checkin(db, record_id))
             await db.commit()
-    for n, checkin_id in enumerate(checkin_ids, start=1):
-        await check_checkin(db, checkin_id)  # type: ignore[arg-type]
-        if n % SCAN_BATCH == 0:
-            await db.commit()
-    await db.commit()
-    rows = await db.execute(
+            del loaded, targets
+    counts = await db.execute(
         select(IntegrityFlag.code, func.count())
         .where(
             IntegrityFlag.status == FlagStatus.open,
@@ -131,7 +132,7 @@ async def scan_period(db: AsyncSession, start: datetime, end: datetime, settings
         )
         .group_by(IntegrityFlag.code)
     )
-    return ScanSummary(len(visit_ids), len(checkin_ids), Counter({code: int(n) for code, n in rows.all()}))
+    return ScanSummary(len(visit_ids), len(checkin_ids), Counter({code: int(n) for code, n in counts.all()}))
 
 
 # --- reading and reviewing -------------------------------------------------------------------------
