@@ -78,3 +78,46 @@ def test_scan_refuses_bad_dates(cli_env: Settings, capsys: pytest.CaptureFixture
     assert main(["integrity-scan", "--from", "2026-10-32", "--to", "2026-10-31"]) == 2
     assert "日期格式应为 YYYY-MM-DD" in capsys.readouterr().out
     assert main(["integrity-scan", "--from", "2026-11-01", "--to", "2026-10-31"]) == 2
+
+
+def test_rescan_gives_the_flags_recording_gave(cli_env: Settings, world: World) -> None:
+    """Checks look only backwards, so a re-scan reproduces exactly what the recording hook wrote."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from server.clock import local_today
+    from server.integrity.models import IntegrityFlag
+    from tests.integrity_helpers import photo_bytes, record
+
+    day = local_today() - timedelta(days=1)
+    u, t = world.users["cadre_a"], world.targets
+    spots = {"house_1": (VILLAGE_A[0] + 0.001, VILLAGE_A[1]), "house_3": (VILLAGE_A[0] + 0.03, VILLAGE_A[1] + 0.01)}
+    plan = [
+        ("house_1", "09:00", 1),
+        ("house_3", "09:02", 2),
+        ("house_1", "09:05", 1),
+        ("house_3", "09:20", 3),
+        ("house_1", "09:20", 4),
+    ]
+    for key, hhmm, seed in plan:
+        lat, lon = spots[key]
+        record(
+            cli_env,
+            u,
+            t[key],
+            at=local(f"{day} {hhmm}"),
+            lat=lat,
+            lon=lon,
+            accuracy=0.0 if seed == 3 else 9.0,
+            photos=[photo_bytes(seed, quality=80 + seed)],
+        )
+
+    async def snapshot(db):  # type: ignore[no-untyped-def]
+        rows = await db.scalars(select(IntegrityFlag).order_by(IntegrityFlag.visit_id, IntegrityFlag.code))
+        return [(f.visit_id, f.code, f.message) for f in rows]
+
+    recorded = with_db(cli_env, snapshot)
+    assert {code for _, code, _ in recorded} >= {"too_fast", "burst", "photo_reused", "mock_location"}
+    assert main(["integrity-scan", "--from", str(day), "--to", str(day)]) == 0
+    assert with_db(cli_env, snapshot) == recorded

@@ -133,6 +133,14 @@ def _field_visits_of(visit: Visit):  # type: ignore[no-untyped-def]
     )
 
 
+def _before(visit: Visit):  # type: ignore[no-untyped-def]
+    """Visits earlier than this one by visit time (ties: recorded earlier), as record time sees them."""
+    return or_(
+        Visit.visited_at < visit.visited_at,
+        and_(Visit.visited_at == visit.visited_at, Visit.id < visit.id),  # type: ignore[operator]
+    )
+
+
 async def _same_coords(db: AsyncSession, visit: Visit) -> list[str]:
     """Exactly the same coordinates as an earlier visit of the same cadre to another target."""
     if visit.lat is None or visit.lon is None:
@@ -159,10 +167,7 @@ async def _speed(db: AsyncSession, visit: Visit) -> Finding | None:
         _field_visits_of(visit)
         .where(
             Visit.lat.is_not(None),  # type: ignore[union-attr]
-            or_(
-                Visit.visited_at < visit.visited_at,
-                and_(Visit.visited_at == visit.visited_at, Visit.id < visit.id),  # type: ignore[operator]
-            ),
+            _before(visit),
         )
         .order_by(Visit.visited_at.desc(), Visit.id.desc())  # type: ignore[attr-defined, union-attr]
         .limit(1)
@@ -190,10 +195,9 @@ async def _burst(db: AsyncSession, visit: Visit) -> Finding | None:
         await db.execute(
             select(func.count(), func.min(Visit.visited_at)).where(
                 Visit.user_id == visit.user_id,
-                Visit.id != visit.id,
                 Visit.visit_type.in_(FIELD_TYPES),  # type: ignore[attr-defined]
                 Visit.visited_at >= start,
-                Visit.visited_at <= visit.visited_at,
+                _before(visit),
             )
         )
     ).one()
