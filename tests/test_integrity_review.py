@@ -66,6 +66,15 @@ def test_queue_roles(client: TestClient, user: str, status: int) -> None:
     assert client.get("/integrity/spot-checks").status_code == status
 
 
+def test_leader_cannot_review_or_draw(client: TestClient, settings: Settings, world: World, far_visit: int) -> None:
+    login(client, "leader_a")
+    fid = flag_id(settings, far_visit, "far_from_target")
+    data = {"_csrf": csrf(client), "action": "confirm", "note": "x"}
+    assert client.post(f"/integrity/flags/{fid}", data=data).status_code == 403
+    assert client.post("/integrity/spot-checks", data={"_csrf": csrf(client), "percent": "10"}).status_code == 403
+    assert flags(settings, visit_id=far_visit)["far_from_target"].status == "open"
+
+
 def test_anonymous_is_sent_to_login(client: TestClient) -> None:
     response = client.get("/integrity", follow_redirects=False)
     assert response.status_code in (302, 303) and "/login" in response.headers["location"]
