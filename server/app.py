@@ -27,7 +27,7 @@ from server.security import SecurityHeadersMiddleware, check_csrf
 from server.web import fmt_distance, jinja_globals
 
 # Each capability's routes module exports ROUTES (a list of controllers/handlers).
-CAPABILITIES = ("accounts", "places", "visits", "diary", "sync", "integrity", "assessment", "ledger")
+CAPABILITIES = ("accounts", "places", "visits", "diary", "sync", "integrity", "assessment", "ledger", "coverage")
 
 MAX_BODY_BYTES = 160 * 1024 * 1024
 

@@ -50,6 +50,8 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("/today", "今日", ("cadre", "leader")),
     NavItem("/visits", "走访", ()),
     NavItem("/diary", "日志", ("cadre", "leader")),
+    NavItem("/coverage", "督导", ("supervisor", "leader")),
+    NavItem("/map", "地图", ("supervisor", "leader")),
     NavItem("/ledger", "台账", ()),
     NavItem("/integrity", "抽查", ("supervisor",)),
     NavItem("/assessment", "考核", ("leader", "supervisor")),

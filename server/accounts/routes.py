@@ -115,10 +115,11 @@ class AuthApiController(Controller):
 
 @get("/", include_in_schema=False)
 async def home(request: Request) -> Response:
-    """Cadres and leaders start on 今日; supervisors on their dashboard when it exists."""
-    if request.scope.get("user") is None:
+    """Cadres and leaders start on 今日; supervisors on the coverage dashboard (督导)."""
+    user = request.scope.get("user")
+    if user is None:
         return Redirect(path="/login")
-    return Redirect(path="/today")
+    return Redirect(path="/coverage" if user.role == "supervisor" else "/today")
 
 
 ROUTES = [AuthController, AuthApiController, home]

@@ -343,6 +343,9 @@ async def seed_demo(db: AsyncSession, *, today: date | None = None) -> SeedSumma
         return await summarize(db, county, created=False)
     builder = DemoBuilder(db, today or local_today())
     await builder.run()
+    from server.coverage.seed import add_default_campaign  # the coverage capability owns campaigns
+
+    await add_default_campaign(db, builder.county, builder.start)
     await db.commit()
     return await summarize(db, builder.county, created=True)
 

@@ -297,11 +297,6 @@ class ConcernApi(Controller):
         """One concern in the caller's scope."""
         return concern_json(await service.get_concern(db, request.user, concern_id))
 
-    @get("/uuid/{concern_uuid:str}")
-    async def read_by_uuid(self, request: Request, db: AsyncSession, concern_uuid: str) -> dict[str, Any]:
-        """One concern by the uuid the phone gave it (before the phone knows its id)."""
-        return concern_json(await service.get_concern_by_uuid(db, request.user, concern_uuid))
-
     @post("/{concern_id:int}/transition", status_code=200)
     async def transition(
         self, request: Request, db: AsyncSession, concern_id: int, data: dict[str, Any]

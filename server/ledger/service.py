@@ -48,13 +48,6 @@ async def get_concern(db: AsyncSession, viewer: Viewer, concern_id: int) -> Conc
     return row[0]
 
 
-async def get_concern_by_uuid(db: AsyncSession, viewer: Viewer, concern_uuid: str) -> Concern:
-    row = (await db.execute(scoped_concerns(viewer).where(Concern.uuid == concern_uuid[:36]))).first()
-    if row is None:
-        raise NotFound("找不到这条诉求，或它不在您的管辖范围内。")
-    return row[0]
-
-
 async def get_concern_for_update(db: AsyncSession, viewer: Viewer, concern_id: int) -> Concern:
     """Like ``get_concern`` but locks the row (PostgreSQL ``FOR UPDATE``; SQLite holds the write lock from
     ``BEGIN IMMEDIATE``), so the version check and the write see the same row."""
