@@ -332,3 +332,34 @@ def test_concurrent_transitions_with_the_same_version(settings, world: World) ->
     assert sorted(r if isinstance(r, int) else 200 for r in results) == [200, 409]
     after = get_concern(settings, concern.id)
     assert after.version == 2 and after.progress in ("甲设备", "乙设备")
+
+
+def test_detail_shows_the_visit_photos_that_arrived(client: TestClient, settings, world: World) -> None:  # type: ignore[no-untyped-def]
+    import uuid
+
+    from server.clock import utcnow
+    from server.visits.models import Photo, Visit, VisitPhoto
+
+    arrived, pending = str(uuid.uuid4()), str(uuid.uuid4())
+
+    async def work(db):  # type: ignore[no-untyped-def]
+        visit = Visit(
+            uuid=str(uuid.uuid4()),
+            user_id=world.users["cadre_a"],
+            target_id=world.targets["house_1"],
+            visited_at=utcnow(),
+            notes="看现场",
+        )
+        db.add(visit)
+        db.add(Photo(uuid=arrived, user_id=world.users["cadre_a"], sha256="0" * 64, width=10, height=10, size_bytes=1))
+        await db.flush()
+        db.add(VisitPhoto(visit_id=visit.id, photo_uuid=arrived, position=0))
+        db.add(VisitPhoto(visit_id=visit.id, photo_uuid=pending, position=1))
+        await db.commit()
+        return visit.id
+
+    visit_id = with_db(settings, work)
+    concern = make_concern(settings, world, visit_id=visit_id)
+    login(client, "leader_a")
+    soup = BeautifulSoup(client.get(f"/ledger/{concern.id}").text, "html.parser")
+    assert [img["src"] for img in soup.select(".concern-detail .thumbs img")] == [f"/photos/{arrived}/thumb"]

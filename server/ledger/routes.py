@@ -74,6 +74,7 @@ async def detail_context(db: AsyncSession, request: Request, concern: Concern) -
         "owners": await service.owner_choices(db, viewer) if viewer.has_role("leader") else [],
         "similar": similar,
         "extensions": await service.extensions(db, concern.id),  # type: ignore[arg-type]
+        "photos": await service.photo_uuids(db, concern),
         "checks": checks,
         "today": local_today(),
         **LEDGER_LABELS,

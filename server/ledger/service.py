@@ -25,6 +25,7 @@ from server.ledger.models import (
 )
 from server.places.models import Target
 from server.places.service import get_target
+from server.visits.models import Photo, VisitPhoto
 
 MAX_TEXT = 2000
 SIMILARITY_THRESHOLD = 0.45
@@ -225,6 +226,19 @@ async def similar_open(
             found.append((concern, score))
     found.sort(key=lambda pair: -pair[1])
     return found[:5]
+
+
+async def photo_uuids(db: AsyncSession, concern: Concern) -> list[str]:
+    """The photos of the visit the concern was raised in (those that have arrived)."""
+    if concern.visit_id is None:
+        return []
+    rows = await db.scalars(
+        select(VisitPhoto.photo_uuid)
+        .join(Photo, Photo.uuid == VisitPhoto.photo_uuid)
+        .where(VisitPhoto.visit_id == concern.visit_id)
+        .order_by(VisitPhoto.position)
+    )
+    return list(rows)
 
 
 async def extensions(db: AsyncSession, concern_id: int) -> list[ExtensionRequest]:
