@@ -155,13 +155,12 @@ def test_overdue_is_urged_then_escalated_one_level_up(client: TestClient, settin
 
 
 def test_overdue_counts_and_filters(client: TestClient, settings, world: World) -> None:  # type: ignore[no-untyped-def]
-    late = make_concern(
-        settings, world, state="assigned", **dict(STATE_FIELDS["assigned"], deadline=local_today() - timedelta(days=1))
-    )
-    soon = make_concern(settings, world, state="assigned", **dict(STATE_FIELDS["assigned"], deadline=local_today()))
-    later = make_concern(
-        settings, world, state="assigned", **dict(STATE_FIELDS["assigned"], deadline=local_today() + timedelta(days=30))
-    )
+    def assigned(days: int):  # type: ignore[no-untyped-def]
+        deadline = local_today() + timedelta(days=days)
+        fields = dict(STATE_FIELDS["assigned"], deadline=deadline, owner_id=world.users["cadre_a2"])
+        return make_concern(settings, world, state="assigned", **fields)
+
+    late, soon, later = assigned(-1), assigned(0), assigned(30)
     login(client, "leader_a")
     overdue = client.get("/ledger?list=task&status=overdue").text
     assert f'href="/ledger/{late.id}"' in overdue and f'href="/ledger/{soon.id}"' not in overdue
@@ -170,6 +169,10 @@ def test_overdue_counts_and_filters(client: TestClient, settings, world: World) 
     soup = BeautifulSoup(client.get("/ledger?list=task").text, "html.parser")
     assert "超期 1" in soup.select_one(".counts").get_text(" ", strip=True)
     assert "催办" in client.get(f"/ledger/{late.id}").text  # the page load swept it
+    assert "我负责办理" not in client.get("/ledger").text  # nothing is the leader's own
+    login(client, "cadre_a2")
+    mine = BeautifulSoup(client.get("/ledger").text, "html.parser").select_one(".mine").get_text()
+    assert mine == "我负责办理 3 条，即将到期 1 条，已超期 1 条"
 
 
 def test_extension_requests(client: TestClient, settings, world: World) -> None:  # type: ignore[no-untyped-def]

@@ -155,6 +155,21 @@ async def escalated_here(db: AsyncSession, viewer: Viewer) -> int:
     return int(await db.scalar(select(func.count()).select_from(sub)) or 0)
 
 
+async def my_reminders(db: AsyncSession, viewer: Viewer) -> dict[str, int]:
+    """The viewer's own open items (as 责任人): how many in hand, 即将到期 and 已超期."""
+    today = local_today()
+    soon = (await load_calendar(db)).add_working_days(today, DUE_SOON_WORKING_DAYS)
+    rows = await db.execute(
+        select(Concern.deadline).where(Concern.owner_id == viewer.id, Concern.state.in_(OPEN_STATES))  # type: ignore[attr-defined]
+    )
+    deadlines = [d for (d,) in rows.all()]
+    return {
+        "open": len(deadlines),
+        "due_soon": sum(1 for d in deadlines if d is not None and today <= d <= soon),
+        "overdue": sum(1 for d in deadlines if d is not None and d < today),
+    }
+
+
 @dataclass
 class MonthlyReview:
     unit: OrgUnit

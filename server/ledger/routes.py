@@ -136,6 +136,7 @@ class LedgerController(Controller):
             "villages": await villages_in_scope(db, request.user),
             "owners": await service.owner_choices(db, request.user),
             "escalated": await lists.escalated_here(db, request.user),
+            "mine": await lists.my_reminders(db, request.user),
             **LEDGER_LABELS,
         }
         return render(request, "ledger/index.html", context, fragment="ledger/_table.html")
