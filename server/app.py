@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from litestar import Litestar, get
+from litestar import Litestar, Request, get
 from litestar.config.response_cache import ResponseCacheConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
@@ -23,7 +23,7 @@ from server.accounts.middleware import AuthMiddleware
 from server.config import ROOT, Settings, get_settings
 from server.db import create_engine, session_maker
 from server.errors import handle_exception
-from server.security import SecurityHeadersMiddleware, check_csrf
+from server.security import SecurityHeadersMiddleware, check_csrf, check_path_ids
 from server.web import fmt_distance, jinja_globals
 
 # Each capability's routes module exports ROUTES (a list of controllers/handlers).
@@ -45,6 +45,11 @@ def provide_settings(state: State) -> Settings:
 def healthz() -> dict[str, str]:
     """Liveness probe."""
     return {"status": "ok"}
+
+
+async def before_request(request: Request) -> None:
+    await check_path_ids(request)
+    await check_csrf(request)
 
 
 def _capability_routes() -> list[Any]:
@@ -78,7 +83,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=State({"settings": settings, "engine": engine, "db_maker": session_maker(engine)}),
         dependencies={"db": Provide(provide_db), "settings": Provide(provide_settings, sync_to_thread=False)},
         middleware=[SecurityHeadersMiddleware(settings.cookie_secure), AuthMiddleware()],
-        before_request=check_csrf,
+        before_request=before_request,
         exception_handlers={Exception: handle_exception},
         template_config=TemplateConfig(
             directory=ROOT / "templates",

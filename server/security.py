@@ -49,6 +49,16 @@ async def check_csrf(request: Request) -> None:
         raise AppError("页面已过期或来源不明（CSRF 校验失败），请刷新页面后重新提交。", 403)
 
 
+MAX_ID = 2**31 - 1  # integer primary keys are 32-bit on PostgreSQL; SQLite overflows at 2**63
+
+
+async def check_path_ids(request: Request) -> None:
+    """before_request hook: an integer path parameter no row can have is a 404, not a driver overflow (500)."""
+    for value in request.path_params.values():
+        if isinstance(value, int) and not 0 <= value <= MAX_ID:
+            raise AppError("找不到该页面或记录，它可能已被删除或不在您的管辖范围内。", 404)
+
+
 class SecurityHeadersMiddleware(ASGIMiddleware):
     """Adds security headers and sets the CSRF cookie when a page created a new token."""
 
