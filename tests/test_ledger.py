@@ -147,6 +147,21 @@ def test_roles_and_scope(client: TestClient, settings, world: World) -> None:  #
     )
     response = client.post(url, json={"action": "start", "version": 1}, headers=bearer(client, "cadre_a2"))
     assert response.status_code == 200 and response.json()["state"] == "in_progress"
+    # The cadre who raised it (not the owner) cannot handle it, but tells the resident the result.
+    raised = make_concern(
+        settings, world, state="in_progress", owner_id=world.users["cadre_a2"], **STATE_FIELDS["in_progress"]
+    )
+    url = f"/api/v1/concerns/{raised.id}/transition"
+    submit = {"action": "submit", "version": 1, "note": "办好了"}
+    refused = client.post(url, json=submit, headers=bearer(client, "cadre_a"))
+    assert refused.status_code == 403 and "责任人或班子成员" in refused.json()["error"]
+    assert client.post(url, json=submit, headers=bearer(client, "cadre_a2")).status_code == 200
+    close = {"action": "close", "version": 2, "close_reason": "solved"}
+    assert client.post(url, json=close, headers=bearer(client, "leader_a")).status_code == 200
+    told = client.post(
+        url, json={"action": "feedback", "version": 3, "note": "已告知"}, headers=bearer(client, "cadre_a")
+    )
+    assert told.status_code == 200 and told.json()["feedback"] == "已告知"
 
 
 def test_assign_computes_deadline_and_rejects_outside_owner(client: TestClient, settings, world: World) -> None:  # type: ignore[no-untyped-def]

@@ -31,7 +31,8 @@ from server.ledger.models import (
 
 S = ConcernState
 LEAD = "lead"  # 班子成员 / 管理员 of the concern's scope
-HANDLE = "handle"  # the owner (责任人), the cadre who raised it, or a leader
+HANDLE = "handle"  # the owner (责任人) or a leader
+TELL = "tell"  # the owner, the cadre who raised it (they go back to the household), or a leader
 MAX_NOTE = 2000
 
 
@@ -56,8 +57,8 @@ ACTIONS: dict[str, Action] = {
         Action("return", "退回重办", (S.pending_review,), S.in_progress, LEAD, needs_note=True),
         Action("close", "销号", (S.accepted, S.assigned, S.in_progress, S.pending_review), S.closed, LEAD),
         Action("merge", "合并（重复）", (S.registered, S.accepted, S.assigned, S.in_progress), S.closed, LEAD),
-        Action("feedback", "反馈群众", (S.closed,), None, HANDLE, needs_note=True),
-        Action("rate", "录入评价", (S.closed,), None, HANDLE),
+        Action("feedback", "反馈群众", (S.closed,), None, TELL, needs_note=True),
+        Action("rate", "录入评价", (S.closed,), None, TELL),
         Action("reopen", "回炉重办", (S.closed,), S.in_progress, LEAD, needs_note=True),
         Action("urge", "催办", (S.accepted, S.assigned, S.in_progress), None, LEAD),
     )
@@ -99,9 +100,11 @@ def may(viewer: Viewer | None, concern: Concern, action: Action) -> bool:
         return False
     if viewer.has_role("leader"):
         return True
-    if action.who == LEAD:
+    if action.who == LEAD or viewer.role != "cadre":
         return False
-    return viewer.role == "cadre" and viewer.id in (concern.owner_id, concern.raised_by_id)
+    if action.who == TELL:
+        return viewer.id in (concern.owner_id, concern.raised_by_id)
+    return viewer.id == concern.owner_id
 
 
 def state_label(state: str) -> str:
@@ -125,7 +128,7 @@ def check_action(concern: Concern, viewer: Viewer, data: ActionInput) -> Action:
             extra={"current_version": concern.version, "state": concern.state},
         )
     if not may(viewer, concern, action):
-        who = "班子成员" if action.who == LEAD else "责任人、登记人或班子成员"
+        who = {LEAD: "班子成员", HANDLE: "责任人或班子成员", TELL: "责任人、登记人或班子成员"}[action.who]
         raise Forbidden(f"只有{who}可以{action.label}。")
     data.note = (data.note or "").strip()
     if len(data.note) > MAX_NOTE:
