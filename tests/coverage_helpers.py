@@ -54,7 +54,9 @@ def visit(user_id: int, target_id: int, at: str, lat: float | None = None, lon: 
 
 
 def checkin(user_id: int, target_id: int, at: str, lat: float, lon: float) -> CheckIn:
-    return CheckIn(uuid=str(uuid.uuid4()), user_id=user_id, target_id=target_id, lat=lat, lon=lon, device_time=local(at))
+    return CheckIn(
+        uuid=str(uuid.uuid4()), user_id=user_id, target_id=target_id, lat=lat, lon=lon, device_time=local(at)
+    )
 
 
 def assignments_since(settings: Settings, start: date = CAMPAIGN_START) -> None:

@@ -41,8 +41,11 @@ def test_quota_met_and_extra_visits_count_once(settings: Settings, boundary_visi
     u, t = w.users["cadre_a"], w.targets
     add_rows(
         settings,
-        [visit(u, t["house_2"], "2026-10-03 09:00"), visit(u, t["house_3"], "2026-10-01 00:00"),
-         visit(u, t["house_3"], "2026-10-20 10:00")],  # house_3 twice: still one of three
+        [
+            visit(u, t["house_2"], "2026-10-03 09:00"),
+            visit(u, t["house_3"], "2026-10-01 00:00"),
+            visit(u, t["house_3"], "2026-10-20 10:00"),
+        ],  # house_3 twice: still one of three
     )
     q = call(settings, w.users["super"], cadre_quota, u, *OCT)
     assert (q.required, q.done, q.visits, q.met) == (3, 3, 4, True)
@@ -68,8 +71,14 @@ def test_leader_quarter_and_meetings(settings: Settings, boundary_visits: World)
     4 meetings in 2026 (due in December too)."""
     w = boundary_visits
     lead, t = w.users["leader_a"], w.targets
-    add_rows(settings, [visit(lead, t["house_1"], "2026-10-05 10:00"), visit(lead, t["house_1"], "2026-12-05 10:00"),
-                        visit(lead, t["house_3"], "2026-12-31 23:59")])
+    add_rows(
+        settings,
+        [
+            visit(lead, t["house_1"], "2026-10-05 10:00"),
+            visit(lead, t["house_1"], "2026-12-05 10:00"),
+            visit(lead, t["house_3"], "2026-12-31 23:59"),
+        ],
+    )
     dec = call(settings, w.users["super"], cadre_quota, lead, date(2026, 12, 1), date(2026, 12, 31))
     household_lines = [line for line in dec.lines if "农户" in line.label]
     assert [(line.period, line.required, line.done) for line in household_lines] == [("2026年第4季度", 3, 2)]

@@ -10,10 +10,10 @@ scope in one query (no per-target round trips), so a county of 150k households s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, distinct, func, inspect, literal, or_, select, union
+from sqlalchemy import and_, case, distinct, exists, func, inspect, literal, or_, select, text
 from sqlalchemy.orm import aliased
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,8 +21,10 @@ from server.accounts.models import OrgUnit, User
 from server.clock import period_bounds_utc
 from server.coverage.models import CoverageRule
 from server.coverage.periods import Span
-from server.places.models import Assignment, Target
+from server.places.models import CHECKIN_KINDS, Assignment, Target
 from server.visits.models import CheckIn, Visit
+
+Scope = int | str  # one user id, or an org unit path (everyone active under it)
 
 
 @dataclass
@@ -48,6 +50,11 @@ def users_in(unit_path: str) -> Any:
     )
 
 
+def users_of(scope: Scope) -> Any:
+    """Select of user ids for a scope (one user id, or everyone active under a unit path)."""
+    return select(User.id).where(User.id == scope) if isinstance(scope, int) else users_in(scope)
+
+
 def active_on(day: date) -> Any:
     return and_(
         Assignment.start_date <= day,
@@ -62,53 +69,65 @@ def target_filter(rule: CoverageRule, target: Any) -> list[Any]:
     return conditions
 
 
-def responsibility_pairs(rule: CoverageRule, ref_day: date, user_ids: Any) -> Any:
-    """Distinct (user_id, target_id) a visit rule makes someone responsible for on ``ref_day``."""
-    if rule.who == "village_lian":  # the village's 联系 leader answers for the village's targets
-        stmt = select(Assignment.user_id, Target.id.label("target_id")).join(  # type: ignore[union-attr]
-            Target, Target.village_id == Assignment.target_id
-        )
-        kind = "lian"
-    else:
-        stmt = select(Assignment.user_id, Assignment.target_id).join(Target, Target.id == Assignment.target_id)
-        kind = rule.who
+def sql_time(db: AsyncSession, value: datetime) -> Any:
+    """Bind value for a timestamp in raw SQL: aware on PostgreSQL, SQLAlchemy's stored text on SQLite."""
+    if db.bind.dialect.name == "postgresql":
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def user_clause(user_ids: Scope, params: dict[str, Any]) -> str:
+    """SQL condition on ``a.user_id`` for a scope: one person, or everyone under a unit path."""
+    if isinstance(user_ids, int):
+        params["uid"] = user_ids
+        return "a.user_id = :uid"
+    params["path"] = user_ids + "%"
     return (
-        stmt.where(
-            Assignment.kind == kind, active_on(ref_day), Assignment.user_id.in_(user_ids), *target_filter(rule, Target)
-        )
-        .distinct()
-        .subquery()
+        "a.user_id IN (SELECT u.id FROM user_account u JOIN org_unit o ON o.id = u.org_unit_id "
+        "WHERE o.path LIKE :path AND u.is_active)"
     )
 
 
 async def visit_tally(
-    db: AsyncSession, rule: CoverageRule, span: Span, ref_day: date, user_ids: Any
+    db: AsyncSession, rule: CoverageRule, span: Span, ref_day: date, scope: Scope
 ) -> dict[int, Tally]:
-    """Per user: (Σ min_count over their targets, Σ min(visits in the period, min_count))."""
-    pairs = responsibility_pairs(rule, ref_day, user_ids)
+    """Per user: (Σ min_count over their targets, Σ min(visits in the period, min_count)).
+
+    Raw SQL on purpose: ``CROSS JOIN`` makes SQLite walk the assignments first and probe the visit
+    index ``(target_id, visited_at, user_id)`` once per responsibility (PostgreSQL plans it freely).
+    """
     start, end = period_bounds_utc(*span)
-    visits = (
-        select(func.count())
-        .where(
-            Visit.target_id == pairs.c.target_id,
-            Visit.user_id == pairs.c.user_id,
-            Visit.visited_at >= start,
-            Visit.visited_at < end,
-        )
-        .correlate(pairs)
-        .scalar_subquery()
-    )
     k = max(rule.min_count, 1)
-    done = case((visits >= k, literal(k)), else_=visits)
-    rows = await db.execute(select(pairs.c.user_id, func.count(), func.sum(done)).group_by(pairs.c.user_id))
-    return {uid: Tally(int(n) * k, int(d or 0)) for uid, n, d in rows.all()}
+    params: dict[str, Any] = {
+        "s": sql_time(db, start),
+        "e": sql_time(db, end),
+        "ref": ref_day if db.bind.dialect.name == "postgresql" else ref_day.isoformat(),
+        "k": k,
+        "tkind": rule.target_kind,
+        "akind": "lian" if rule.who in ("lian", "village_lian") else "bao",
+    }
+    join = "t.village_id = a.target_id" if rule.who == "village_lian" else "t.id = a.target_id"
+    extra = " AND t.is_key AND t.is_transport" if rule.target_filter == "key_transport" else ""
+    least = "least" if db.bind.dialect.name == "postgresql" else "min"  # scalar min: n is computed once
+    sql = f"""
+        SELECT p.user_id, count(*), sum({least}(p.n, :k)) FROM (
+          SELECT DISTINCT a.user_id AS user_id, t.id AS target_id,
+            (SELECT count(*) FROM visit v WHERE v.target_id = t.id AND v.user_id = a.user_id
+               AND v.visited_at >= :s AND v.visited_at < :e) AS n
+          FROM assignment a CROSS JOIN target t
+          WHERE {join} AND a.kind = :akind AND t.kind = :tkind{extra}
+            AND a.start_date <= :ref AND (a.end_date IS NULL OR a.end_date >= :ref)
+            AND {user_clause(scope, params)}
+        ) p GROUP BY p.user_id"""
+    rows = await db.execute(text(sql), params)
+    return {int(uid): Tally(int(n) * k, int(d or 0)) for uid, n, d in rows.all()}
 
 
 async def has_table(db: AsyncSession, name: str) -> bool:
     return bool(await db.run_sync(lambda s: inspect(s.connection()).has_table(name)))
 
 
-async def meeting_tally(db: AsyncSession, rule: CoverageRule, span: Span, user_ids: Any) -> dict[int, Tally] | None:
+async def meeting_tally(db: AsyncSession, rule: CoverageRule, span: Span, scope: Scope) -> dict[int, Tally] | None:
     """Per leader: meetings required and attended (capped at ``min_count``); None when the ledger's
     village meetings are not there (yet): the rule then reports 暂无数据."""
     try:
@@ -117,7 +136,7 @@ async def meeting_tally(db: AsyncSession, rule: CoverageRule, span: Span, user_i
         return None
     if not await has_table(db, "village_meeting") or not await has_table(db, "meeting_attendee"):
         return None
-    leaders = select(User.id).where(User.role == "leader", User.id.in_(user_ids))  # type: ignore[union-attr]
+    leaders = select(User.id).where(User.role == "leader", User.id.in_(users_of(scope)))  # type: ignore[union-attr]
     attended = dict(
         (
             await db.execute(
@@ -136,24 +155,38 @@ async def meeting_tally(db: AsyncSession, rule: CoverageRule, span: Span, user_i
     return {int(uid): Tally(k, min(int(attended.get(uid, 0)), k)) for uid in (await db.scalars(leaders)).all()}
 
 
-def covered_ids(first: date, last: date) -> Any:
-    """Ids of targets covered in the window: visited, checked in at, or a village where someone visited."""
+def covered_clause(first: date, last: date, target: Any = Target) -> Any:
+    """SQL condition: ``target`` was covered in the window: visited; or, for places one checks in at,
+    checked in at; or, for a village, any of its targets was visited. Correlated EXISTS probes on
+    ``(target_id, time)`` indexes, so a scope costs one index seek per target."""
     start, end = period_bounds_utc(first, last)
-    in_window = and_(Visit.visited_at >= start, Visit.visited_at < end)
-    visited = select(Visit.target_id).where(in_window)
     child = aliased(Target)
-    villages = (
-        select(child.village_id)
-        .join(Visit, Visit.target_id == child.id)
-        .where(in_window, child.village_id.is_not(None))  # type: ignore[union-attr]
+    return or_(
+        exists(
+            select(literal(1)).where(Visit.target_id == target.id, Visit.visited_at >= start, Visit.visited_at < end)
+        ),
+        and_(
+            target.kind.in_(CHECKIN_KINDS),
+            exists(
+                select(literal(1)).where(
+                    CheckIn.target_id == target.id, CheckIn.device_time >= start, CheckIn.device_time < end
+                )
+            ),
+        ),
+        and_(
+            target.kind == "village",
+            exists(
+                select(literal(1))
+                .where(child.village_id == target.id, Visit.target_id == child.id)
+                .where(Visit.visited_at >= start, Visit.visited_at < end)
+            ),
+        ),
     )
-    checked_in = select(CheckIn.target_id).where(CheckIn.device_time >= start, CheckIn.device_time < end)
-    return union(visited, villages, checked_in)
 
 
 async def space_rows(db: AsyncSession, unit_path: str, first: date, last: date) -> list[tuple[int, str, int, int]]:
     """(org_unit_id, kind, targets, covered) for every unit of the subtree that has targets."""
-    covered = case((Target.id.in_(covered_ids(first, last)), 1), else_=0)  # type: ignore[union-attr]
+    covered = case((covered_clause(first, last), 1), else_=0)
     rows = await db.execute(
         select(Target.org_unit_id, Target.kind, func.count(), func.sum(covered))
         .join(OrgUnit, OrgUnit.id == Target.org_unit_id)

@@ -101,8 +101,11 @@ class CoverageRule(SQLModel, table=True):
 
 
 # Covering indexes for the coverage aggregates, declared here (the coverage capability owns them):
-# a correlated count per (target, person, period) and the check-ins of a window read only the index.
+# per-target probes for visits by a person in a period, and check-ins at a place in a period.
 ix_visit_target_time_user = Index(
-    "ix_visit_target_time_user", Visit.target_id, Visit.visited_at, Visit.user_id  # type: ignore[arg-type]
+    "ix_visit_target_time_user",
+    Visit.target_id,
+    Visit.visited_at,
+    Visit.user_id,  # type: ignore[arg-type]
 )
-ix_checkin_time_target = Index("ix_checkin_time_target", CheckIn.device_time, CheckIn.target_id)  # type: ignore[arg-type]
+ix_checkin_target_time = Index("ix_checkin_target_time", CheckIn.target_id, CheckIn.device_time)  # type: ignore[arg-type]

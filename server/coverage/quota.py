@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.clock import local_today, period_bounds_utc
 from server.coverage import periods
-from server.coverage.compute import Tally, meeting_tally, visit_tally
+from server.coverage.compute import Scope, Tally, meeting_tally, users_of, visit_tally
 from server.coverage.models import CoverageRule
 from server.coverage.rules import RuleSet
 from server.visits.models import Visit
@@ -72,9 +72,10 @@ class QuotaResult:
 class TallyCache:
     """Tallies per (rule, period) for a whole scope, computed once and shared by all numbers."""
 
-    def __init__(self, db: AsyncSession, user_ids: Any, today: date | None = None) -> None:
+    def __init__(self, db: AsyncSession, scope: Scope, today: date | None = None) -> None:
         self.db = db
-        self.user_ids = user_ids
+        self.scope = scope
+        self.user_ids = users_of(scope)
         self.today = today or local_today()
         self._cache: dict[tuple[int, Any, periods.Span], dict[int, Tally] | None] = {}
 
@@ -82,10 +83,10 @@ class TallyCache:
         key = (id(rule), rule.id, span)
         if key not in self._cache:
             if rule.metric == "meeting":
-                self._cache[key] = await meeting_tally(self.db, rule, span, self.user_ids)
+                self._cache[key] = await meeting_tally(self.db, rule, span, self.scope)
             else:
                 ref_day = min(span[1], self.today)
-                self._cache[key] = await visit_tally(self.db, rule, span, ref_day, self.user_ids)
+                self._cache[key] = await visit_tally(self.db, rule, span, ref_day, self.scope)
         return self._cache[key]
 
 

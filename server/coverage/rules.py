@@ -14,21 +14,66 @@ from server.coverage.periods import Span
 
 # The rules of 三个全覆盖 as the campaign documents state them (see docs/coverage.md).
 DEFAULT_RULES: list[dict[str, object]] = [
-    {"label": "镇村干部每月对包保农户走访至少1次", "metric": "visit", "target_kind": "household",
-     "who": "bao", "period": "month", "min_count": 1},
-    {"label": "包村领导每季度走遍联系村所有农户", "metric": "visit", "target_kind": "household",
-     "who": "village_lian", "period": "quarter", "min_count": 1},
-    {"label": "班子成员每年参加党群说事会不少于4次", "metric": "meeting", "who": "leader",
-     "period": "year", "min_count": 4},
-    {"label": "每名班子成员联系1–3个村（社区）", "metric": "links", "target_kind": "village", "who": "leader",
-     "period": "campaign", "min_count": 1, "max_count": 3},
-    {"label": "每名班子成员联系3名货车司机", "metric": "links", "target_kind": "driver", "who": "leader",
-     "period": "campaign", "min_count": 3, "max_count": 3},
-    {"label": "每名班子成员联系1个重点项目", "metric": "links", "target_kind": "project", "who": "leader",
-     "period": "campaign", "min_count": 1, "max_count": 1},
-    {"label": "每家重点运输企业由且仅由1名干部包保（不漏不重）", "metric": "exactly_one",
-     "target_kind": "enterprise", "target_filter": "key_transport", "who": "bao", "period": "campaign",
-     "min_count": 1, "max_count": 1},
+    {
+        "label": "镇村干部每月对包保农户走访至少1次",
+        "metric": "visit",
+        "target_kind": "household",
+        "who": "bao",
+        "period": "month",
+        "min_count": 1,
+    },
+    {
+        "label": "包村领导每季度走遍联系村所有农户",
+        "metric": "visit",
+        "target_kind": "household",
+        "who": "village_lian",
+        "period": "quarter",
+        "min_count": 1,
+    },
+    {
+        "label": "班子成员每年参加党群说事会不少于4次",
+        "metric": "meeting",
+        "who": "leader",
+        "period": "year",
+        "min_count": 4,
+    },
+    {
+        "label": "每名班子成员联系1–3个村（社区）",
+        "metric": "links",
+        "target_kind": "village",
+        "who": "leader",
+        "period": "campaign",
+        "min_count": 1,
+        "max_count": 3,
+    },
+    {
+        "label": "每名班子成员联系3名货车司机",
+        "metric": "links",
+        "target_kind": "driver",
+        "who": "leader",
+        "period": "campaign",
+        "min_count": 3,
+        "max_count": 3,
+    },
+    {
+        "label": "每名班子成员联系1个重点项目",
+        "metric": "links",
+        "target_kind": "project",
+        "who": "leader",
+        "period": "campaign",
+        "min_count": 1,
+        "max_count": 1,
+    },
+    {
+        "label": "每家重点运输企业由且仅由1名干部包保（不漏不重）",
+        "metric": "exactly_one",
+        "target_kind": "enterprise",
+        "target_filter": "key_transport",
+        "who": "bao",
+        "period": "campaign",
+        "min_count": 1,
+        "max_count": 1,
+    },
 ]
 
 
@@ -70,7 +115,5 @@ async def rules_for(db: AsyncSession, unit_path: str, first: date, last: date) -
             select(CoverageRule).where(CoverageRule.campaign_id == campaign.id).order_by(CoverageRule.position)
         )
     ).all()
-    phases = (
-        await db.scalars(select(Phase).where(Phase.campaign_id == campaign.id).order_by(Phase.position))
-    ).all()
+    phases = (await db.scalars(select(Phase).where(Phase.campaign_id == campaign.id).order_by(Phase.position))).all()
     return RuleSet(campaign, list(rules), list(phases))

@@ -63,11 +63,11 @@ def upgrade() -> None:
     op.create_index("ix_coverage_rule_campaign_id", "coverage_rule", ["campaign_id"])
     # Covering indexes for the coverage aggregates (see server/coverage/models.py).
     op.create_index("ix_visit_target_time_user", "visit", ["target_id", "visited_at", "user_id"])
-    op.create_index("ix_checkin_time_target", "checkin", ["device_time", "target_id"])
+    op.create_index("ix_checkin_target_time", "checkin", ["target_id", "device_time"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_checkin_time_target", table_name="checkin")
+    op.drop_index("ix_checkin_target_time", table_name="checkin")
     op.drop_index("ix_visit_target_time_user", table_name="visit")
     op.drop_table("coverage_rule")
     op.drop_table("campaign_phase")

@@ -1,0 +1,284 @@
+"""GeoJSON for the map: targets coloured by status, villages shaded by coverage, visits, check-ins and
+one person's route for a day. Everything is bbox-filtered and scoped to the viewer's org subtree;
+when a bbox holds more than ``MAX_POINTS`` points they are aggregated server-side into grid cells.
+
+Status of a target for a window: ``visited`` (a visit in the window), ``due`` (visited before the
+window's end but not in it), ``never`` (no visit at all up to the window's end).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Integer, and_, case, cast, exists, func, literal, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from server.accounts.models import OrgUnit, User
+from server.accounts.service import Viewer
+from server.clock import fmt_local, period_bounds_utc
+from server.coverage.compute import active_on
+from server.places.models import Assignment, Target
+from server.places.service import display_name
+from server.visits.models import VISIT_TYPE_LABELS, CheckIn, Visit
+
+MAX_POINTS = 2500
+GRID = 32  # cells across the bbox when aggregating
+BBox = tuple[float, float, float, float]
+STATUSES = ("visited", "due", "never")
+
+
+def _point(lon: float, lat: float, props: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]}, "properties": props}
+
+
+def _collection(features: list[dict[str, Any]], **meta: Any) -> dict[str, Any]:
+    return {"type": "FeatureCollection", "features": features, **meta}
+
+
+def in_bbox(lat: Any, lon: Any, bbox: BBox) -> Any:
+    return and_(lat >= bbox[1], lat <= bbox[3], lon >= bbox[0], lon <= bbox[2])
+
+
+def _cell(lat: Any, lon: Any, bbox: BBox) -> tuple[Any, Any, float, float]:
+    w = max((bbox[2] - bbox[0]) / GRID, 1e-6)
+    h = max((bbox[3] - bbox[1]) / GRID, 1e-6)
+    return cast((lon - bbox[0]) / w, Integer), cast((lat - bbox[1]) / h, Integer), w, h
+
+
+def _scope(unit_path: str) -> Any:
+    return Target.org_unit_id.in_(select(OrgUnit.id).where(OrgUnit.path.startswith(unit_path)))  # type: ignore[attr-defined]
+
+
+async def unit_bounds(db: AsyncSession, unit_path: str) -> str:
+    """``minlon,minlat,maxlon,maxlat`` of the subtree's targets, for the map's first view ("" if none)."""
+    row = (
+        await db.execute(
+            select(func.min(Target.lon), func.min(Target.lat), func.max(Target.lon), func.max(Target.lat)).where(
+                _scope(unit_path),
+                Target.lat.is_not(None),  # type: ignore[union-attr]
+            )
+        )
+    ).one()
+    return ",".join(f"{v:.5f}" for v in row) if row[0] is not None else ""
+
+
+async def map_targets(
+    db: AsyncSession,
+    viewer: Viewer,
+    bbox: BBox,
+    first: date,
+    last: date,
+    *,
+    kind: str = "",
+    unit_path: str | None = None,
+    user_id: int | None = None,
+) -> dict[str, Any]:
+    """Villages (polygon or point, shaded by household coverage) and other targets by status."""
+    start, end = period_bounds_utc(first, last)
+    path = unit_path or viewer.unit_path
+    in_window = exists(
+        select(literal(1)).where(Visit.target_id == Target.id, Visit.visited_at >= start, Visit.visited_at < end)
+    )
+    ever = exists(select(literal(1)).where(Visit.target_id == Target.id, Visit.visited_at < end))
+    status = case((in_window, "visited"), (ever, "due"), else_="never")
+    where = [_scope(path), in_bbox(Target.lat, Target.lon, bbox), Target.kind != "village"]
+    if kind and kind != "village":
+        where.append(Target.kind == kind)
+    if user_id is not None:
+        where.append(
+            Target.id.in_(select(Assignment.target_id).where(Assignment.user_id == user_id, active_on(last)))  # type: ignore[union-attr]
+        )
+    features = await _villages(db, path, bbox, start, end) if not kind or kind in ("village", "household") else []
+    if kind == "village":
+        return _collection(features, aggregated=False, count=0)
+    count = int(await db.scalar(select(func.count()).select_from(Target).where(*where)) or 0)
+    if count > MAX_POINTS:
+        cx, cy, _, _ = _cell(Target.lat, Target.lon, bbox)
+        rows = await db.execute(
+            select(
+                func.avg(Target.lon),
+                func.avg(Target.lat),
+                func.count(),
+                *[func.sum(case((status == s, 1), else_=0)) for s in STATUSES],
+            )
+            .where(*where)
+            .group_by(cx, cy)
+        )
+        for lon, lat, n, *by_status in rows.all():
+            props = {
+                "layer": "cell",
+                "count": int(n),
+                **{s: int(v or 0) for s, v in zip(STATUSES, by_status, strict=True)},
+            }
+            features.append(_point(round(lon, 6), round(lat, 6), props))
+        return _collection(features, aggregated=True, count=count)
+    rows = await db.execute(select(Target, status).where(*where).order_by(Target.id))
+    for target, st in rows.all():
+        props = {"layer": "target", "id": target.id, "kind": target.kind, "name": display_name(target), "status": st}
+        features.append(_point(target.lon, target.lat, props))
+    return _collection(features, aggregated=False, count=count)
+
+
+async def _villages(db: AsyncSession, path: str, bbox: BBox, start: Any, end: Any) -> list[dict[str, Any]]:
+    """Village features with households covered / households in the window."""
+    house = Target.__table__.alias("house")  # type: ignore[attr-defined]
+    visited = exists(
+        select(literal(1)).where(Visit.target_id == house.c.id, Visit.visited_at >= start, Visit.visited_at < end)
+    )
+    counts = (
+        select(house.c.village_id, func.count().label("n"), func.sum(case((visited, 1), else_=0)).label("c"))
+        .where(house.c.kind == "household")
+        .group_by(house.c.village_id)
+        .subquery()
+    )
+    rows = await db.execute(
+        select(Target, counts.c.n, counts.c.c)
+        .outerjoin(counts, counts.c.village_id == Target.id)
+        .where(Target.kind == "village", _scope(path), in_bbox(Target.lat, Target.lon, bbox))
+    )
+    features = []
+    for village, n, c in rows.all():
+        n, c = int(n or 0), int(c or 0)
+        props = {
+            "layer": "village",
+            "id": village.id,
+            "name": village.name,
+            "households": n,
+            "covered": c,
+            "pct": round(100 * c / n, 1) if n else None,
+        }
+        geometry = json.loads(village.boundary) if village.boundary else None
+        feature = _point(village.lon, village.lat, props)
+        if geometry:
+            feature["geometry"] = geometry
+        features.append(feature)
+    return features
+
+
+async def map_visits(
+    db: AsyncSession,
+    viewer: Viewer,
+    bbox: BBox,
+    first: date,
+    last: date,
+    *,
+    unit_path: str | None = None,
+    user_id: int | None = None,
+) -> dict[str, Any]:
+    """Visits (with GPS) and check-ins in the bbox and window; grid cells when there are too many."""
+    start, end = period_bounds_utc(first, last)
+    path = unit_path or viewer.unit_path
+    scoped = Visit.target_id.in_(select(Target.id).where(_scope(path)))
+    where = [Visit.visited_at >= start, Visit.visited_at < end, in_bbox(Visit.lat, Visit.lon, bbox), scoped]
+    c_where = [
+        CheckIn.device_time >= start,
+        CheckIn.device_time < end,
+        in_bbox(CheckIn.lat, CheckIn.lon, bbox),
+        CheckIn.target_id.in_(select(Target.id).where(_scope(path))),
+    ]
+    if user_id is not None:
+        where.append(Visit.user_id == user_id)
+        c_where.append(CheckIn.user_id == user_id)
+    count = int(await db.scalar(select(func.count()).select_from(Visit).where(*where)) or 0)
+    features: list[dict[str, Any]] = []
+    if count > MAX_POINTS:
+        cx, cy, _, _ = _cell(Visit.lat, Visit.lon, bbox)
+        rows = await db.execute(
+            select(func.avg(Visit.lon), func.avg(Visit.lat), func.count()).where(*where).group_by(cx, cy)
+        )
+        features = [_point(round(lon, 6), round(lat, 6), {"layer": "cell", "count": int(n)}) for lon, lat, n in rows]
+        return _collection(features, aggregated=True, count=count)
+    rows = await db.execute(
+        select(Visit, Target, User.display_name)
+        .join(Target, Target.id == Visit.target_id)
+        .join(User, User.id == Visit.user_id)
+        .where(*where)
+        .order_by(Visit.visited_at)
+    )
+    for v, target, who in rows.all():
+        features.append(
+            _point(
+                v.lon,
+                v.lat,
+                {
+                    "layer": "visit",
+                    "id": v.id,
+                    "user_id": v.user_id,
+                    "who": who,
+                    "target": display_name(target),
+                    "at": fmt_local(v.visited_at),
+                    "type": VISIT_TYPE_LABELS.get(v.visit_type, v.visit_type),  # type: ignore[call-overload]
+                },
+            )
+        )
+    checkins = await db.execute(
+        select(CheckIn, Target.name, User.display_name)
+        .join(Target, Target.id == CheckIn.target_id)
+        .join(User, User.id == CheckIn.user_id)
+        .where(*c_where)
+        .order_by(CheckIn.device_time)
+        .limit(MAX_POINTS)
+    )
+    for c, target_name, who in checkins.all():
+        features.append(
+            _point(
+                c.lon,
+                c.lat,
+                {
+                    "layer": "checkin",
+                    "id": c.id,
+                    "user_id": c.user_id,
+                    "who": who,
+                    "target": target_name,
+                    "at": fmt_local(c.device_time),
+                    "off_site": c.off_site,
+                },
+            )
+        )
+    return _collection(features, aggregated=False, count=count)
+
+
+async def map_route(db: AsyncSession, viewer: Viewer, user_id: int, day: date) -> dict[str, Any]:
+    """One person's check-ins and visits of a local day in time order (``seq`` 1, 2, …) and the line
+    joining them. The person must be in the viewer's subtree (else 404)."""
+    from server.coverage.service import person_in_scope
+
+    user, _ = await person_in_scope(db, viewer, user_id)
+    start, end = period_bounds_utc(day, day)
+    stops: list[tuple[Any, float, float, dict[str, Any]]] = []
+    visits = await db.execute(
+        select(Visit, Target)
+        .join(Target, Target.id == Visit.target_id)
+        .where(Visit.user_id == user_id, Visit.visited_at >= start, Visit.visited_at < end)
+    )
+    for v, target in visits.all():
+        lat, lon = (v.lat, v.lon) if v.lat is not None else (target.lat, target.lon)
+        if lat is None or lon is None:
+            continue
+        props = {
+            "layer": "visit",
+            "id": v.id,
+            "target": display_name(target),
+            "gps": v.lat is not None,
+            "type": VISIT_TYPE_LABELS.get(v.visit_type, v.visit_type),
+        }  # type: ignore[call-overload]
+        stops.append((v.visited_at, lat, lon, props))
+    checkins = await db.execute(
+        select(CheckIn, Target.name)
+        .join(Target, Target.id == CheckIn.target_id)
+        .where(CheckIn.user_id == user_id, CheckIn.device_time >= start, CheckIn.device_time < end)
+    )
+    for c, name in checkins.all():
+        stops.append(
+            (c.device_time, c.lat, c.lon, {"layer": "checkin", "id": c.id, "target": name, "off_site": c.off_site})
+        )
+    stops.sort(key=lambda s: s[0])
+    features = []
+    for seq, (at, lat, lon, props) in enumerate(stops, start=1):
+        features.append(_point(lon, lat, {**props, "seq": seq, "at": fmt_local(at, "%H:%M")}))
+    if len(stops) > 1:
+        line = {"type": "LineString", "coordinates": [[lon, lat] for _, lat, lon, _ in stops]}
+        features.append({"type": "Feature", "geometry": line, "properties": {"layer": "route"}})
+    return _collection(features, user={"id": user.id, "name": user.display_name}, day=day.isoformat(), count=len(stops))

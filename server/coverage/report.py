@@ -1,0 +1,153 @@
+"""The three full coverages (三个全覆盖) for a unit and a window, rolled up to the unit's children.
+
+* 空间 space: targets (all kinds) visited, checked in at, or — for villages — with any visit inside,
+  during the window, over all targets of the subtree; also per target kind.
+* 时间 time: of the visits the rules required in their own periods (week/month/quarter) that overlap
+  the window and have begun, the share made within their period (a target visited more often than
+  required counts once per required visit).
+* 人员 people: cadres and leaders of the subtree who went down at least once in the window and met
+  their quota (``quota.QuotaResult.met``), over all cadres and leaders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from server.accounts.models import OrgUnit, User
+from server.coverage import periods
+from server.coverage.compute import space_rows, users_in
+from server.coverage.quota import QuotaResult, TallyCache, quotas
+from server.coverage.rules import RuleSet, rules_for
+
+FIELD_ROLES = ("cadre", "leader")
+KIND_ORDER = ("village", "household", "enterprise", "driver", "project")
+
+
+@dataclass
+class Ratio:
+    covered: int = 0
+    total: int = 0
+
+    def add(self, covered: int, total: int) -> None:
+        self.covered += covered
+        self.total += total
+
+    @property
+    def pct(self) -> float | None:
+        return round(100.0 * self.covered / self.total, 1) if self.total else None
+
+    def as_dict(self) -> dict[str, object]:
+        return {"covered": self.covered, "total": self.total, "pct": self.pct}
+
+
+@dataclass
+class Coverage:
+    """The three numbers for one unit (or the whole report)."""
+
+    space: Ratio = field(default_factory=Ratio)
+    time: Ratio = field(default_factory=Ratio)
+    people: Ratio = field(default_factory=Ratio)
+    space_by_kind: dict[str, Ratio] = field(default_factory=dict)
+
+    def add_space(self, kind: str, covered: int, total: int) -> None:
+        self.space.add(covered, total)
+        self.space_by_kind.setdefault(kind, Ratio()).add(covered, total)
+
+    def as_dict(self) -> dict[str, object]:
+        kinds = sorted(self.space_by_kind, key=lambda k: KIND_ORDER.index(k) if k in KIND_ORDER else 99)
+        return {
+            "space": self.space.as_dict(),
+            "time": self.time.as_dict(),
+            "people": self.people.as_dict(),
+            "space_by_kind": {k: self.space_by_kind[k].as_dict() for k in kinds},
+        }
+
+
+@dataclass
+class Person:
+    id: int
+    name: str
+    role: str
+    unit_id: int
+    quota: QuotaResult
+    slots: Ratio = field(default_factory=Ratio)
+
+
+@dataclass
+class ChildRow:
+    unit: OrgUnit
+    coverage: Coverage = field(default_factory=Coverage)
+
+
+@dataclass
+class Report:
+    unit: OrgUnit
+    first: date
+    last: date
+    ruleset: RuleSet
+    total: Coverage
+    children: list[ChildRow]
+    persons: list[Person]
+
+
+def child_of(unit: OrgUnit, units: dict[int, OrgUnit]) -> dict[int, int]:
+    """Map every unit id of the subtree to the id of ``unit``'s direct child it lies under (or itself)."""
+    out: dict[int, int] = {}
+    depth = unit.path.count("/") - 1
+    for uid, u in units.items():
+        parts = [p for p in u.path.split("/") if p]
+        out[uid] = int(parts[depth]) if len(parts) > depth else int(unit.id)  # type: ignore[arg-type]
+    return out
+
+
+async def build_report(
+    db: AsyncSession, unit: OrgUnit, first: date, last: date, *, today: date | None = None, children: bool = True
+) -> Report:
+    """Compute the report for ``unit``'s subtree (the caller has checked the viewer may see it)."""
+    ruleset = await rules_for(db, unit.path, first, last)
+    units = {
+        int(u.id): u  # type: ignore[arg-type]
+        for u in (await db.scalars(select(OrgUnit).where(OrgUnit.path.startswith(unit.path)))).all()  # type: ignore[attr-defined]
+    }
+    under = child_of(unit, units)
+    rows: dict[int, ChildRow] = {}
+    if children:
+        rows = {uid: ChildRow(u) for uid, u in units.items() if u.parent_id == unit.id}
+    total = Coverage()
+
+    def row_of(unit_id: int) -> Coverage | None:
+        row = rows.get(under.get(unit_id, -1))
+        return row.coverage if row else None
+
+    for unit_id, kind, n, covered in await space_rows(db, unit.path, first, last):
+        total.add_space(kind, covered, n)
+        if (cov := row_of(unit_id)) is not None:
+            cov.add_space(kind, covered, n)
+
+    people_rows = (
+        await db.execute(
+            select(User.id, User.display_name, User.role, User.org_unit_id)
+            .where(User.id.in_(users_in(unit.path)), User.role.in_(FIELD_ROLES))  # type: ignore[union-attr]
+            .order_by(User.org_unit_id, User.display_name)
+        )
+    ).all()
+    cache = TallyCache(db, unit.path, today)
+    results = await quotas(db, ruleset, [int(r[0]) for r in people_rows], first, last, cache)
+    persons = [Person(int(u), name, role, int(unit_id), results[int(u)]) for u, name, role, unit_id in people_rows]
+    by_id = {p.id: p for p in persons}
+    for rule in ruleset.of_metric("visit"):
+        for span in periods.started_periods(rule.period, first, last, ruleset.span, cache.today):
+            for uid, tally in ((await cache.get(rule, span)) or {}).items():
+                if tally.required and (person := by_id.get(uid)):
+                    person.slots.add(tally.done, tally.required)
+    for p in persons:
+        for cov in (total, row_of(p.unit_id)):
+            if cov is not None:
+                cov.people.add(int(p.quota.met), 1)
+                cov.time.add(p.slots.covered, p.slots.total)
+    ordered = sorted(rows.values(), key=lambda r: (r.unit.kind, r.unit.name))
+    return Report(unit, first, last, ruleset, total, ordered, persons)
