@@ -378,3 +378,15 @@ def test_detail_shows_the_visit_photos_that_arrived(client: TestClient, settings
     login(client, "leader_a")
     soup = BeautifulSoup(client.get(f"/ledger/{concern.id}").text, "html.parser")
     assert [img["src"] for img in soup.select(".concern-detail .thumbs img")] == [f"/photos/{arrived}/thumb"]
+    # Only a leader may put the photos on the public board; the decision is on the timeline.
+    login(client, "cadre_a")
+    assert (
+        client.post(f"/ledger/{concern.id}/photos-public", data={"_csrf": csrf(client), "public": "1"}).status_code
+        == 403
+    )
+    login(client, "leader_a")
+    done = client.post(
+        f"/ledger/{concern.id}/photos-public", data={"_csrf": csrf(client), "public": "1"}, follow_redirects=False
+    )
+    assert done.status_code == 303 and get_concern(settings, concern.id).photos_public
+    assert "在公示栏公开走访照片" in client.get(f"/ledger/{concern.id}").text

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.response import Redirect, Template
-from sqlalchemy import or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.accounts.guards import requires_login, requires_role
 from server.accounts.models import OrgUnit
 from server.accounts.service import units_in_scope
-from server.clock import local_today, utcnow
+from server.clock import local_today
 from server.errors import AppError
 from server.ledger import lists, lookback, reminders, service
 from server.ledger.deadlines import DEADLINE_STATUS_LABELS, load_calendar
@@ -27,7 +27,6 @@ from server.ledger.models import (
     URGENCY_LABELS,
     Concern,
 )
-from server.places.models import Target
 from server.places.service import display_name, get_target
 from server.web import render, see_other
 
@@ -42,16 +41,6 @@ LEDGER_LABELS = {
     "LIST_LABELS": lists.LIST_LABELS,
     "CLOSE_DETAIL_PROMPTS": CLOSE_DETAIL_PROMPTS,
 }
-
-
-async def villages_in_scope(db: AsyncSession, viewer: Any) -> list[Target]:
-    rows = await db.scalars(
-        select(Target)
-        .join(OrgUnit, OrgUnit.id == Target.org_unit_id)
-        .where(Target.kind == "village", OrgUnit.path.startswith(viewer.unit_path))  # type: ignore[attr-defined]
-        .order_by(Target.name)
-    )
-    return list(rows)
 
 
 async def detail_context(db: AsyncSession, request: Request, concern: Concern) -> dict[str, Any]:
@@ -133,7 +122,7 @@ class LedgerController(Controller):
             "result": result,
             "page": page,
             "units": await units_in_scope(db, request.user),
-            "villages": await villages_in_scope(db, request.user),
+            "villages": await service.villages_in_scope(db, request.user),
             "owners": await service.owner_choices(db, request.user),
             "escalated": await lists.escalated_here(db, request.user),
             "mine": await lists.my_reminders(db, request.user),
@@ -153,58 +142,60 @@ class LedgerController(Controller):
         context["error"] = exc.message
         return render(request, "ledger/detail.html", context, status_code=exc.status_code)
 
-    @post("/ledger/{concern_id:int}/transition", include_in_schema=False)
-    async def transition(self, request: Request, db: AsyncSession, concern_id: int) -> Any:
-        form = await request.form()
+    async def _act(
+        self, request: Request, db: AsyncSession, concern_id: int, work: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        """Run one write; on a refusal show the item again with the message (and the 4xx status)."""
         try:
-            await service.transition(db, request.user, concern_id, action_input(form))
+            await work()
         except AppError as exc:
             if exc.status_code == 404:
                 raise
             return await self._refuse(request, db, concern_id, exc)
         return see_other(f"/ledger/{concern_id}")
 
+    @post("/ledger/{concern_id:int}/transition", include_in_schema=False)
+    async def transition(self, request: Request, db: AsyncSession, concern_id: int) -> Any:
+        form = await request.form()
+        return await self._act(
+            request, db, concern_id, lambda: service.transition(db, request.user, concern_id, action_input(form))
+        )
+
     @post("/ledger/{concern_id:int}/extension", include_in_schema=False)
     async def extension(self, request: Request, db: AsyncSession, concern_id: int) -> Any:
         form = await request.form()
-        try:
+
+        async def work() -> None:
             new_deadline = opt_date(form, "new_deadline", "延期后的时限")
             if new_deadline is None:
                 raise AppError("请填写延期后的时限。", 400)
             version = opt_int(form, "version", "版本号") or 0
             await reminders.request_extension(db, request.user, concern_id, version, new_deadline, text(form, "reason"))
-        except AppError as exc:
-            if exc.status_code == 404:
-                raise
-            return await self._refuse(request, db, concern_id, exc)
-        return see_other(f"/ledger/{concern_id}")
+
+        return await self._act(request, db, concern_id, work)
 
     @post("/ledger/{concern_id:int}/extension/{request_id:int}", include_in_schema=False)
     async def decide(self, request: Request, db: AsyncSession, concern_id: int, request_id: int) -> Any:
         form = await request.form()
-        try:
-            version = opt_int(form, "version", "版本号") or 0
-            approve = text(form, "decision") == "approve"
-            await reminders.decide_extension(db, request.user, concern_id, version, request_id, approve)
-        except AppError as exc:
-            if exc.status_code == 404:
-                raise
-            return await self._refuse(request, db, concern_id, exc)
-        return see_other(f"/ledger/{concern_id}")
+        version = opt_int(form, "version", "版本号") or 0
+        approve = text(form, "decision") == "approve"
+        return await self._act(
+            request,
+            db,
+            concern_id,
+            lambda: reminders.decide_extension(db, request.user, concern_id, version, request_id, approve),
+        )
 
     @post("/ledger/{concern_id:int}/photos-public", guards=[requires_role("leader")], include_in_schema=False)
     async def photos_public(self, request: Request, db: AsyncSession, concern_id: int) -> Redirect:
         form = await request.form()
-        concern = await service.get_concern_for_update(db, request.user, concern_id)
-        concern.photos_public = text(form, "public") == "1"
-        concern.updated_at = utcnow()
-        await db.commit()
+        await service.set_photos_public(db, request.user, concern_id, text(form, "public") == "1")
         return see_other(f"/ledger/{concern_id}")
 
     @get("/ledger/new", include_in_schema=False)
     async def new(self, request: Request, db: AsyncSession, target_id: int | None = None, q: str = "") -> Template:
         target = await get_target(db, request.user, target_id) if target_id else None
-        found = await self._search(db, request, q) if q and not target else []
+        found = await service.search_targets(db, request.user, q) if q and not target else []
         context = {
             "target": target,
             "name": display_name(target) if target else "",
@@ -214,19 +205,6 @@ class LedgerController(Controller):
             **LEDGER_LABELS,
         }
         return render(request, "ledger/new.html", context)
-
-    async def _search(self, db: AsyncSession, request: Request, q: str) -> list[Target]:
-        like = f"%{q.strip()[:50]}%"
-        rows = await db.scalars(
-            select(Target)
-            .join(OrgUnit, OrgUnit.id == Target.org_unit_id)
-            .where(
-                OrgUnit.path.startswith(request.user.unit_path),
-                or_(Target.name.like(like), Target.head_name.like(like)),
-            )  # type: ignore[attr-defined,union-attr]
-            .limit(30)
-        )
-        return list(rows)
 
     @post("/ledger", include_in_schema=False)
     async def create(self, request: Request, db: AsyncSession) -> Any:

@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from server.accounts.guards import requires_login, requires_role
 from server.clock import local_today
 from server.errors import AppError
-from server.ledger import lookback, meetings, ratings
+from server.ledger import lookback, meetings, ratings, service
 from server.ledger.forms import opt_date, opt_int, text
 from server.ledger.meetings import LEADER_VISITS_PER_YEAR, MeetingInput
 from server.web import render, see_other
@@ -44,10 +44,12 @@ class MeetingController(Controller):
 
     @get("/ledger/meetings", include_in_schema=False)
     async def index(self, request: Request, db: AsyncSession, village_id: int | None = None) -> Template:
-        from server.ledger.routes import villages_in_scope
-
         rows = await meetings.list_meetings(db, request.user, village_id)
-        context = {"rows": rows, "villages": await villages_in_scope(db, request.user), "village_id": village_id}
+        context = {
+            "rows": rows,
+            "villages": await service.villages_in_scope(db, request.user),
+            "village_id": village_id,
+        }
         return render(request, "ledger/meetings.html", context)
 
     @get("/ledger/meetings/new", guards=[requires_role("cadre", "leader")], include_in_schema=False)
@@ -57,10 +59,8 @@ class MeetingController(Controller):
     async def _form(
         self, request: Request, db: AsyncSession, values: dict[str, Any], error: str | None, status: int = 200
     ) -> Template:
-        from server.ledger.routes import villages_in_scope
-
         context = {
-            "villages": await villages_in_scope(db, request.user),
+            "villages": await service.villages_in_scope(db, request.user),
             "leaders": await meetings.leader_choices(db, request.user),
             "values": values,
             "error": error,

@@ -163,6 +163,7 @@ ACTION_LABELS = {
     "escalate": "上报上级督办",
     "resident_rate": "群众评价",
     "look_back": "回头看",
+    "photos_public": "公示照片",
 }
 
 
@@ -246,3 +247,41 @@ async def extensions(db: AsyncSession, concern_id: int) -> list[ExtensionRequest
         select(ExtensionRequest).where(ExtensionRequest.concern_id == concern_id).order_by(ExtensionRequest.id)
     )
     return list(rows)
+
+
+async def villages_in_scope(db: AsyncSession, viewer: Viewer) -> list[Target]:
+    rows = await db.scalars(
+        select(Target)
+        .join(OrgUnit, OrgUnit.id == Target.org_unit_id)
+        .where(Target.kind == "village", OrgUnit.path.startswith(viewer.unit_path))  # type: ignore[attr-defined]
+        .order_by(Target.name)
+    )
+    return list(rows)
+
+
+async def search_targets(db: AsyncSession, viewer: Viewer, q: str, limit: int = 30) -> list[Target]:
+    """Targets in scope whose name or head name contains ``q`` (to pick who raised a concern)."""
+    like = f"%{q.strip()[:50]}%"
+    rows = await db.scalars(
+        select(Target)
+        .join(OrgUnit, OrgUnit.id == Target.org_unit_id)
+        .where(
+            OrgUnit.path.startswith(viewer.unit_path),  # type: ignore[attr-defined]
+            or_(Target.name.like(like), Target.head_name.like(like)),  # type: ignore[union-attr]
+        )
+        .order_by(Target.kind, Target.name)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def set_photos_public(db: AsyncSession, viewer: Viewer, concern_id: int, public: bool) -> Concern:
+    """A leader decides whether the visit photos of this item may appear on the 公示 board (logged)."""
+    concern = await get_concern_for_update(db, viewer, concern_id)
+    if concern.photos_public != public:
+        concern.photos_public = public
+        concern.updated_at = utcnow()
+        note = "在公示栏公开走访照片" if public else "取消公开走访照片"
+        db.add(record_event(concern, viewer, "photos_public", concern.state, note))
+    await db.commit()
+    return concern
