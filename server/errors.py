@@ -86,6 +86,9 @@ def error_response(request: Request, status: int, message: str, extra: dict[str,
 
 
 def handle_exception(request: Request, exc: Exception) -> Response:
+    # Unmatched routes never pass the auth middleware: the layout still asks for request.user.
+    request.scope.setdefault("user", None)  # type: ignore[typeddict-item]
+    request.scope.setdefault("auth", None)  # type: ignore[typeddict-item]
     if isinstance(exc, AppError):
         return error_response(request, exc.status_code, exc.message, exc.extra)
     if isinstance(exc, NotAuthorizedException) and not wants_json(request):

@@ -100,3 +100,12 @@ def test_security_headers(client: TestClient) -> None:
     response = client.get("/login")
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["x-frame-options"] == "DENY"
+
+
+def test_unknown_path_is_a_chinese_404_page_not_500(client: TestClient) -> None:
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert "找不到" in response.text
+    api = client.get("/api/v1/no-such-thing")
+    assert api.status_code == 404 and "找不到" in api.json()["error"]
+    assert client.delete("/healthz").status_code == 405
