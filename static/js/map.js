@@ -13,11 +13,15 @@
       document.head.appendChild(s);
     });
   }
+  var loading = null;
   function ensureLeaflet() {
-    var p = window.L ? Promise.resolve() : loadScript("/static/vendor/leaflet/leaflet.js");
-    return p.then(function () {
-      return window.L.markerClusterGroup ? null : loadScript("/static/vendor/leaflet/leaflet.markercluster.js");
-    });
+    if (!loading) {
+      var p = window.L ? Promise.resolve() : loadScript("/static/vendor/leaflet/leaflet.js");
+      loading = p.then(function () {
+        return window.L.markerClusterGroup ? null : loadScript("/static/vendor/leaflet/leaflet.markercluster.js");
+      });
+    }
+    return loading;
   }
   function esc(text) {
     var d = document.createElement("div");
@@ -185,6 +189,9 @@
       if (out) out.textContent = "地图加载失败：" + (err && err.message ? err.message : String(err || "请刷新页面重试"));
     });
   }
+  if (window.minqingMapLoaded) { scan(); return; }  // re-run by a boosted navigation: listeners exist
+  window.minqingMapLoaded = true;
   document.addEventListener("DOMContentLoaded", scan);
   document.addEventListener("htmx:load", scan);
+  if (document.readyState !== "loading") scan();
 })();
