@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Integer, and_, case, cast, exists, func, literal, select
+from sqlalchemy.orm import aliased
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.accounts.models import OrgUnit, User
@@ -47,8 +48,8 @@ def _cell(lat: Any, lon: Any, bbox: BBox) -> tuple[Any, Any, float, float]:
     return cast((lon - bbox[0]) / w, Integer), cast((lat - bbox[1]) / h, Integer), w, h
 
 
-def _scope(unit_path: str) -> Any:
-    return Target.org_unit_id.in_(select(OrgUnit.id).where(OrgUnit.path.startswith(unit_path)))  # type: ignore[attr-defined]
+def _scope(unit_path: str, target: Any = Target) -> Any:
+    return target.org_unit_id.in_(select(OrgUnit.id).where(OrgUnit.path.startswith(unit_path)))  # type: ignore[attr-defined]
 
 
 async def unit_bounds(db: AsyncSession, unit_path: str) -> str:
@@ -127,16 +128,12 @@ async def _villages(db: AsyncSession, path: str, bbox: BBox, start: Any, end: An
     visited = exists(
         select(literal(1)).where(Visit.target_id == house.c.id, Visit.visited_at >= start, Visit.visited_at < end)
     )
-    counts = (
-        select(house.c.village_id, func.count().label("n"), func.sum(case((visited, 1), else_=0)).label("c"))
-        .where(house.c.kind == "household")
-        .group_by(house.c.village_id)
-        .subquery()
-    )
+    # Correlated per village in the bbox (index on village_id), so a small bbox counts only its villages.
+    of_village = (house.c.village_id == Target.id, house.c.kind == "household")
+    n = select(func.count()).where(*of_village).scalar_subquery()
+    c = select(func.count()).where(*of_village, visited).scalar_subquery()
     rows = await db.execute(
-        select(Target, counts.c.n, counts.c.c)
-        .outerjoin(counts, counts.c.village_id == Target.id)
-        .where(Target.kind == "village", _scope(path), in_bbox(Target.lat, Target.lon, bbox))
+        select(Target, n, c).where(Target.kind == "village", _scope(path), in_bbox(Target.lat, Target.lon, bbox))
     )
     features = []
     for village, n, c in rows.all():
@@ -157,6 +154,14 @@ async def _villages(db: AsyncSession, path: str, bbox: BBox, start: Any, end: An
     return features
 
 
+async def _whole_tree(db: AsyncSession, path: str) -> bool:
+    """True when ``path`` is the root of the only org tree (then every row is in scope)."""
+    if path.count("/") != 2:
+        return False
+    roots = await db.scalar(select(func.count()).select_from(OrgUnit).where(OrgUnit.parent_id.is_(None)))  # type: ignore[union-attr]
+    return roots == 1
+
+
 async def map_visits(
     db: AsyncSession,
     viewer: Viewer,
@@ -170,13 +175,20 @@ async def map_visits(
     """Visits (with GPS) and check-ins in the bbox and window; grid cells when there are too many."""
     start, end = period_bounds_utc(first, last)
     path = unit_path or viewer.unit_path
-    scoped = Visit.target_id.in_(select(Target.id).where(_scope(path)))
+    # Checked per visit already inside the bbox and window (a correlated probe), never as a list of
+    # every target id of the scope.
+    t = aliased(Target)
+    if await _whole_tree(db, path):  # the only root's viewer sees everything: no per-visit check
+        scoped = c_scoped = literal(True)
+    else:
+        scoped = exists(select(literal(1)).where(t.id == Visit.target_id, _scope(path, t)))
+        c_scoped = exists(select(literal(1)).where(t.id == CheckIn.target_id, _scope(path, t)))
     where = [Visit.visited_at >= start, Visit.visited_at < end, in_bbox(Visit.lat, Visit.lon, bbox), scoped]
     c_where = [
         CheckIn.device_time >= start,
         CheckIn.device_time < end,
         in_bbox(CheckIn.lat, CheckIn.lon, bbox),
-        CheckIn.target_id.in_(select(Target.id).where(_scope(path))),
+        c_scoped,
     ]
     if user_id is not None:
         where.append(Visit.user_id == user_id)
