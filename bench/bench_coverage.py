@@ -203,6 +203,7 @@ def build(path: Path, households: int) -> None:
 
 
 async def measure(path: Path, n: int) -> dict[str, list[float]]:
+    from server.coverage.lists import crowding, uncovered_targets
     from server.coverage.maps import map_targets, map_visits
     from server.coverage.report import build_report
 
@@ -220,6 +221,8 @@ async def measure(path: Path, n: int) -> dict[str, list[float]]:
                 "report (three coverages, town rows), Nov": lambda: build_report(
                     db, county, first, last, today=date(2026, 11, 26)
                 ),
+                "dashboard list: uncovered (first 50)": lambda: uncovered_targets(db, "/1/", first, last),
+                "dashboard list: 扎堆": lambda: crowding(db, "/1/", first, last),
                 "map targets, whole county (aggregated)": lambda: map_targets(db, viewer, whole, first, last),
                 "map targets, one village bbox": lambda: map_targets(db, viewer, near, first, last),
                 "map visits, whole county (aggregated)": lambda: map_visits(db, viewer, whole, first, last),

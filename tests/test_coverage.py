@@ -59,15 +59,15 @@ def test_three_coverages_by_hand(client: TestClient, october: World) -> None:
     assert body["space_by_kind"]["village"] == {"covered": 2, "total": 2, "pct": 100.0}
     assert body["space_by_kind"]["household"] == {"covered": 2, "total": 4, "pct": 50.0}
     assert body["space_by_kind"]["enterprise"] == {"covered": 0, "total": 1, "pct": 0.0}
-    # Required in their periods: cadre_a 3 households in October (1 done), cadre_b 1 (done),
-    # leader_a the 3 households of village_a in Q4 (0 done so far): 2 of 7.
-    assert body["time"] == {"covered": 2, "total": 7, "pct": 28.6}
+    # Due in October: cadre_a 3 household visits (1 made), cadre_b 1 (made): 2 of 4. leader_a's
+    # fourth quarter (village_a's households) is due in December, not yet.
+    assert body["time"] == {"covered": 2, "total": 4, "pct": 50.0}
     # Four field workers; only cadre_b went down and met the October quota.
     assert body["people"] == {"covered": 1, "total": 4, "pct": 25.0}
     rows = {c["unit"]["name"]: c for c in body["children"]}
     assert rows["甲镇"]["space"]["covered"] == 2 and rows["甲镇"]["space"]["total"] == 5
     assert rows["乙镇"]["space"] == {"covered": 2, "total": 2, "pct": 100.0}
-    assert rows["甲镇"]["time"] == {"covered": 1, "total": 6, "pct": 16.7}
+    assert rows["甲镇"]["time"] == {"covered": 1, "total": 3, "pct": 33.3}
     assert rows["乙镇"]["people"] == {"covered": 1, "total": 1, "pct": 100.0}
     detail = {p["user_id"]: p for p in body["people_detail"]}
     assert (detail[october.users["cadre_a"]]["required"], detail[october.users["cadre_a"]]["done"]) == (3, 1)
@@ -136,7 +136,7 @@ def test_trend_and_strip_fragments(client: TestClient, october: World) -> None:
     soup = BeautifulSoup(trend.text, "html.parser")
     assert soup.select_one("svg.chart") is not None
     october_row = [tr for tr in soup.select("tbody tr") if tr.td.get_text() == "10月"][0]
-    assert [td.get_text() for td in october_row.select("td")[1:]] == ["57.1%", "28.6%", "25.0%"]
+    assert [td.get_text() for td in october_row.select("td")[1:]] == ["57.1%", "50.0%", "25.0%"]
     assert client.get("/coverage/trend?by=year").status_code == 400
     strip = client.get(f"/coverage/strip?{OCT}", headers={"HX-Request": "true"})
     soup = BeautifulSoup(strip.text, "html.parser")
@@ -175,3 +175,14 @@ def test_home_sends_supervisors_to_dashboard(client: TestClient, world: World) -
     assert client.get("/", follow_redirects=False).headers["location"] == "/coverage"
     nav = [a.get_text() for a in BeautifulSoup(client.get("/coverage").text, "html.parser").select(".tabbar a")]
     assert "督导" in nav and "地图" in nav
+
+
+def test_december_holds_the_quarter(client: TestClient, settings: Settings, october: World) -> None:
+    """The fourth quarter is due in December: leader_a's household visits count there."""
+    add_rows(settings, [visit(october.users["leader_a"], october.targets["house_1"], "2026-12-05 10:00")])
+    login(client, "super")
+    body = client.get("/api/v1/coverage?from=2026-12-01&to=2026-12-31").json()
+    # December: cadre_a 0 of 3, cadre_b 0 of 1; Q4: leader_a 1 of 3 (the 10-05 visit is cadre_a's).
+    assert body["time"] == {"covered": 1, "total": 7, "pct": 14.3}
+    leader = next(p for p in body["people_detail"] if p["user_id"] == october.users["leader_a"])
+    assert (leader["visits"], leader["done"], leader["met"]) == (1, 1, False)

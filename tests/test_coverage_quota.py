@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from server.config import Settings
 from server.coverage.service import cadre_quota
@@ -95,3 +96,42 @@ def test_scope_and_bad_window(settings: Settings, boundary_visits: World) -> Non
     with pytest.raises(AppError) as err:
         call(settings, w.users["super"], cadre_quota, w.users["cadre_a"], date(2026, 11, 2), date(2026, 11, 1))
     assert err.value.status_code == 400
+
+
+def test_campaign_rules_from_the_database(settings: Settings, boundary_visits: World) -> None:
+    """A campaign (10-10 … 12-31) whose rule wants two visits a month: October is clipped to the
+    campaign, a visit before it does not count, a third visit of the same household adds nothing."""
+    from server.accounts.models import OrgUnit
+    from server.coverage.models import CoverageRule, Phase
+    from server.coverage.seed import add_default_campaign
+    from tests.coverage_helpers import with_db
+
+    w = boundary_visits
+
+    async def setup(db):  # type: ignore[no-untyped-def]
+        county = await db.get(OrgUnit, w.units["county"])
+        campaign = await add_default_campaign(db, county, date(2026, 10, 10), date(2026, 12, 31))
+        rule = (await db.execute(select(CoverageRule).where(CoverageRule.campaign_id == campaign.id))).scalars().first()
+        rule.min_count = 2
+        phases = (await db.execute(select(Phase).order_by(Phase.position))).scalars().all()
+        await db.commit()
+        return [(p.name, p.start_date, p.end_date) for p in phases]
+
+    phases = with_db(settings, setup)
+    assert [p[0] for p in phases] == ["动员部署", "全面开展", "持续深化", "巩固提升"]
+    assert phases[0][1] == date(2026, 10, 10) and phases[-1][2] == date(2026, 12, 31)
+    assert all(a[2] + timedelta(days=1) == b[1] for a, b in zip(phases, phases[1:], strict=False))
+    u, t = w.users["cadre_a"], w.targets
+    add_rows(
+        settings,
+        [
+            visit(u, t["house_1"], "2026-10-05 10:00"),
+            visit(u, t["house_1"], "2026-10-20 10:00"),
+            visit(u, t["house_1"], "2026-10-21 10:00"),
+            visit(u, t["house_3"], "2026-10-15 10:00"),
+        ],
+    )
+    q = call(settings, w.users["super"], cadre_quota, u, *OCT)
+    # house_1: 10-20, 10-21, 10-31 → 2 of 2; house_2: 0 of 2; house_3: 1 of 2.
+    assert (q.required, q.done) == (6, 3)
+    assert q.lines[0].period == "10月10日–10月31日"

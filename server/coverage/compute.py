@@ -108,17 +108,22 @@ async def visit_tally(
     }
     join = "t.village_id = a.target_id" if rule.who == "village_lian" else "t.id = a.target_id"
     extra = " AND t.is_key AND t.is_transport" if rule.target_filter == "key_transport" else ""
-    least = "least" if db.bind.dialect.name == "postgresql" else "min"  # scalar min: n is computed once
-    sql = f"""
-        SELECT p.user_id, count(*), sum({least}(p.n, :k)) FROM (
-          SELECT DISTINCT a.user_id AS user_id, t.id AS target_id,
-            (SELECT count(*) FROM visit v WHERE v.target_id = t.id AND v.user_id = a.user_id
-               AND v.visited_at >= :s AND v.visited_at < :e) AS n
-          FROM assignment a CROSS JOIN target t
+    where = f"""FROM assignment a CROSS JOIN target t
           WHERE {join} AND a.kind = :akind AND t.kind = :tkind{extra}
             AND a.start_date <= :ref AND (a.end_date IS NULL OR a.end_date >= :ref)
-            AND {user_clause(scope, params)}
-        ) p GROUP BY p.user_id"""
+            AND {user_clause(scope, params)}"""
+    visits = (
+        "FROM visit v WHERE v.target_id = t.id AND v.user_id = a.user_id AND v.visited_at >= :s AND v.visited_at < :e"
+    )
+    if k == 1:  # the usual rule: one pass, grouped in index order, a target counts once however assigned
+        sql = f"""SELECT a.user_id, count(DISTINCT t.id),
+                    count(DISTINCT CASE WHEN EXISTS (SELECT 1 {visits}) THEN t.id END)
+                  {where} GROUP BY a.user_id"""
+    else:
+        least = "least" if db.bind.dialect.name == "postgresql" else "min"  # scalar min: n is computed once
+        sql = f"""SELECT p.user_id, count(*), sum({least}(p.n, :k)) FROM (
+                    SELECT DISTINCT a.user_id AS user_id, t.id AS target_id, (SELECT count(*) {visits}) AS n
+                    {where}) p GROUP BY p.user_id"""
     rows = await db.execute(text(sql), params)
     return {int(uid): Tally(int(n) * k, int(d or 0)) for uid, n, d in rows.all()}
 

@@ -25,19 +25,18 @@ def _in_subtree(unit_path: str) -> Any:
 
 async def uncovered_targets(
     db: AsyncSession, unit_path: str, first: date, last: date, limit: int = 50
-) -> tuple[int, list[tuple[Target, str]]]:
-    """How many targets of the subtree were not covered in the window, and the first ``limit`` of them
-    with their unit's name (villages first, then by unit and name)."""
-    where = [_in_subtree(unit_path), ~covered_clause(first, last)]
-    count = int(await db.scalar(select(func.count()).select_from(Target).where(*where)) or 0)
+) -> list[tuple[Target, str]]:
+    """The first ``limit`` targets of the subtree not covered in the window, with their unit's name, in
+    (unit, kind) index order so the scan stops as soon as it has found them. (How many there are in
+    all comes from the report: space total − covered.)"""
     rows = await db.execute(
         select(Target, OrgUnit.name)
         .join(OrgUnit, OrgUnit.id == Target.org_unit_id)
-        .where(*where)
-        .order_by((Target.kind != "village"), OrgUnit.path, Target.kind, Target.name)
+        .where(_in_subtree(unit_path), ~covered_clause(first, last))
+        .order_by(Target.org_unit_id, Target.kind)
         .limit(limit)
     )
-    return count, [(t, name) for t, name in rows.all()]
+    return [(t, name) for t, name in rows.all()]
 
 
 @dataclass

@@ -101,11 +101,22 @@ class CoverageRule(SQLModel, table=True):
 
 
 # Covering indexes for the coverage aggregates, declared here (the coverage capability owns them):
-# per-target probes for visits by a person in a period, and check-ins at a place in a period.
+# per-target probes for visits by a person in a period, index-only scans of a window's visits
+# (扎堆), and check-ins at a place in a period.
 ix_visit_target_time_user = Index(
     "ix_visit_target_time_user",
     Visit.target_id,
     Visit.visited_at,
+    Visit.user_id,  # type: ignore[arg-type]
+)
+# A superset of the core (visited_at, lat, lon) index, so whichever SQLite picks for a window stays
+# index-only for both the map's bbox filter and the window's (target, person) pairs.
+ix_visit_window = Index(
+    "ix_visit_window",
+    Visit.visited_at,
+    Visit.lat,
+    Visit.lon,
+    Visit.target_id,
     Visit.user_id,  # type: ignore[arg-type]
 )
 ix_checkin_target_time = Index("ix_checkin_target_time", CheckIn.target_id, CheckIn.device_time)  # type: ignore[arg-type]

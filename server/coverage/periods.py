@@ -64,16 +64,6 @@ def due_periods(kind: str, first: date, last: date, campaign: Span | None) -> li
     return out
 
 
-def started_periods(kind: str, first: date, last: date, campaign: Span | None, today: date) -> list[Span]:
-    """Periods (clipped to the campaign) overlapping ``first..last`` that have begun by ``today``."""
-    out = []
-    for span in periods_overlapping(kind, first, last, campaign):
-        clipped = clip(span, campaign)
-        if clipped and clipped[0] <= today:
-            out.append(clipped)
-    return out
-
-
 def label(kind: str, span: Span) -> str:
     """Chinese label of a period: 2026年10月, 2026年第4季度, 10月5日–10月11日 …"""
     first, last = span

@@ -2,9 +2,9 @@
 
 * 空间 space: targets (all kinds) visited, checked in at, or — for villages — with any visit inside,
   during the window, over all targets of the subtree; also per target kind.
-* 时间 time: of the visits the rules required in their own periods (week/month/quarter) that overlap
-  the window and have begun, the share made within their period (a target visited more often than
-  required counts once per required visit).
+* 时间 time: of the visits the rules required in their own periods (week/month/quarter/year) that
+  end inside the window (the obligations due in it, as for quotas), the share made within their
+  period (a target visited more often than required counts once per required visit).
 * 人员 people: cadres and leaders of the subtree who went down at least once in the window and met
   their quota (``quota.QuotaResult.met``), over all cadres and leaders.
 """
@@ -140,7 +140,7 @@ async def build_report(
     persons = [Person(int(u), name, role, int(unit_id), results[int(u)]) for u, name, role, unit_id in people_rows]
     by_id = {p.id: p for p in persons}
     for rule in ruleset.of_metric("visit"):
-        for span in periods.started_periods(rule.period, first, last, ruleset.span, cache.today):
+        for span in periods.due_periods(rule.period, first, last, ruleset.span):
             for uid, tally in ((await cache.get(rule, span)) or {}).items():
                 if tally.required and (person := by_id.get(uid)):
                     person.slots.add(tally.done, tally.required)

@@ -78,7 +78,8 @@ class CoverageController(Controller):
         first, last = service.window(first, last)
         report = await service.coverage_report(db, request.user, first, last, unit_id)
         unit = report.unit
-        uncovered_count, uncovered = await lists.uncovered_targets(db, unit.path, first, last)
+        uncovered = await lists.uncovered_targets(db, unit.path, first, last)
+        uncovered_count = report.total.space.total - report.total.space.covered
         context = {
             "report": report,
             "unit": unit,
