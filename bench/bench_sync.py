@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sqlite3
 import statistics
 import sys
@@ -24,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -31,8 +33,20 @@ from bench.county import PASSWORD  # noqa: E402
 from bench.harness import Server, county_copy, machine, percentile  # noqa: E402
 
 NOTES = "入户了解家庭收入和务工情况，宣传医保缴费政策，户主反映村道路灯不亮。"
-COLUMNS = ("uuid", "user_id", "target_id", "visit_type", "visited_at", "received_at", "lat", "lon", "accuracy",
-           "distance_m", "notes", "topics")
+COLUMNS = (
+    "uuid",
+    "user_id",
+    "target_id",
+    "visit_type",
+    "visited_at",
+    "received_at",
+    "lat",
+    "lon",
+    "accuracy",
+    "distance_m",
+    "notes",
+    "topics",
+)
 
 
 def cadres_with_households(db: Path, count: int) -> list[tuple[str, int, list[tuple[int, float, float]]]]:
@@ -44,7 +58,8 @@ def cadres_with_households(db: Path, count: int) -> list[tuple[str, int, list[tu
     for user_id, username in users[::step][:count]:
         homes = con.execute(
             "SELECT t.id, t.lat, t.lon FROM assignment a JOIN target t ON t.id = a.target_id "
-            "WHERE a.user_id = ? AND t.kind = 'household' AND a.end_date IS NULL ORDER BY t.id", (user_id,)
+            "WHERE a.user_id = ? AND t.kind = 'household' AND a.end_date IS NULL ORDER BY t.id",
+            (user_id,),
         ).fetchall()
         out.append((username, user_id, homes))
     con.close()
@@ -53,9 +68,19 @@ def cadres_with_households(db: Path, count: int) -> list[tuple[str, int, list[tu
 
 def visit_item(home: tuple[int, float, float], at: datetime) -> dict:
     hid, lat, lon = home
-    return {"uuid": str(uuid.uuid4()), "kind": "visit", "created_at": at.isoformat(), "visited_at": at.isoformat(),
-            "target_id": hid, "lat": lat + 0.0001, "lon": lon, "accuracy": 12.0, "visit_type": "home",
-            "notes": NOTES, "topics": ["家庭收入", "就业务工"]}
+    return {
+        "uuid": str(uuid.uuid4()),
+        "kind": "visit",
+        "created_at": at.isoformat(),
+        "visited_at": at.isoformat(),
+        "target_id": hid,
+        "lat": lat + 0.0001,
+        "lon": lon,
+        "accuracy": 12.0,
+        "visit_type": "home",
+        "notes": NOTES,
+        "topics": ["家庭收入", "就业务工"],
+    }
 
 
 PER_DAY = 12  # a busy cadre's day: a visit every 40 minutes from 09:00
@@ -73,7 +98,7 @@ def batches_for(
 ) -> list[list[dict]]:
     times = field_day_times(days_back, n_batches * size)
     items = [visit_item(homes[i % len(homes)], at) for i, at in enumerate(times)]
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 async def bare_executemany(db: Path, batches: list[list[dict]], user_id: int) -> float:
@@ -87,14 +112,78 @@ async def bare_executemany(db: Path, batches: list[list[dict]], user_id: int) ->
         sql = f"INSERT INTO visit ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
         t0 = time.perf_counter()
         for batch in batches:
-            rows = [(str(uuid.uuid4()), user_id, i["target_id"], "home",
-                     datetime.fromisoformat(i["visited_at"]).strftime("%Y-%m-%d %H:%M:%S.%f"), received,
-                     i["lat"], i["lon"], 12.0, 11.1, i["notes"], "|".join(i["topics"])) for i in batch]
+            rows = [
+                (
+                    str(uuid.uuid4()),
+                    user_id,
+                    i["target_id"],
+                    "home",
+                    datetime.fromisoformat(i["visited_at"]).strftime("%Y-%m-%d %H:%M:%S.%f"),
+                    received,
+                    i["lat"],
+                    i["lon"],
+                    12.0,
+                    11.1,
+                    i["notes"],
+                    "|".join(i["topics"]),
+                )
+                for i in batch
+            ]
             await con.execute("BEGIN IMMEDIATE")
             await con.executemany(sql, rows)
             await con.execute("COMMIT")
         elapsed = time.perf_counter() - t0
     return sum(len(b) for b in batches) / elapsed
+
+
+async def pg_cadres(url: str, count: int) -> list[tuple[str, int, list[tuple[int, float, float]]]]:
+    import asyncpg
+
+    con = await asyncpg.connect(url)
+    try:
+        users = await con.fetch("SELECT id, username FROM user_account WHERE role='cadre' ORDER BY id")
+        step = max(1, len(users) // count)
+        out = []
+        for user in users[::step][:count]:
+            homes = await con.fetch(
+                "SELECT t.id, t.lat, t.lon FROM assignment a JOIN target t ON t.id = a.target_id "
+                "WHERE a.user_id = $1 AND t.kind = 'household' AND a.end_date IS NULL ORDER BY t.id", user["id"]
+            )
+            out.append((user["username"], user["id"], [tuple(h) for h in homes]))
+        return out
+    finally:
+        await con.close()
+
+
+async def pg_bare_executemany(url: str, batches: list[list[dict]], user_id: int) -> float:
+    """The PostgreSQL floor: asyncpg executemany of the same rows, one transaction per 100."""
+    import asyncpg
+
+    received = datetime.now(UTC)
+    con = await asyncpg.connect(url)
+    sql = f"INSERT INTO visit ({', '.join(COLUMNS)}) VALUES ({', '.join(f'${i + 1}' for i in range(len(COLUMNS)))})"
+    try:
+        t0 = time.perf_counter()
+        for batch in batches:
+            rows = [(str(uuid.uuid4()), user_id, i["target_id"], "home", datetime.fromisoformat(i["visited_at"]),
+                     received, i["lat"], i["lon"], 12.0, 11.1, i["notes"], "|".join(i["topics"])) for i in batch]
+            async with con.transaction():
+                await con.executemany(sql, rows)
+        elapsed = time.perf_counter() - t0
+    finally:
+        await con.close()
+    return sum(len(b) for b in batches) / elapsed
+
+
+async def pg_admin(url: str, *statements: str) -> None:
+    import asyncpg
+
+    con = await asyncpg.connect(url)
+    try:
+        for statement in statements:
+            await con.execute(statement)
+    finally:
+        await con.close()
 
 
 async def ingest(server: Server, shares: list[list[tuple[dict[str, str], list[list[dict]]]]]) -> tuple[float, int]:
@@ -150,42 +239,69 @@ def main() -> None:
     parser.add_argument("--visits", type=int, default=3_000, help="visits for the ingest run")
     parser.add_argument("--clients", type=int, default=4, help="cadres syncing at once in the ingest run")
     parser.add_argument("--per-client", type=int, default=10, help="single-item syncs per client (latency run)")
+    parser.add_argument("--pg", help="postgresql:// URL of a county loaded by bench/county.py --pg (copied per run)")
     args = parser.parse_args()
     work_dir = Path(tempfile.mkdtemp(prefix="minqing-bench-"))
-    db = county_copy(args.county, work_dir / "county.db")
     print(machine())
     batches_per_cadre = 3  # 300 visits: 25 field days in the free window
-    n_cadres = max(32, -(-args.visits // (100 * batches_per_cadre)))
-    people = cadres_with_households(db, n_cadres)
-    ingest_people = people[: -(-args.visits // (100 * batches_per_cadre))]
+    n_ingest = -(-args.visits // (100 * batches_per_cadre))
+    if args.pg:
+        source = make_url(args.pg)
+        run_db = f"minqing_bench_run_{os.getpid()}"
+        admin = source.set(database="postgres").render_as_string(hide_password=False)
+        asyncio.run(pg_admin(admin, f'CREATE DATABASE "{run_db}" TEMPLATE "{source.database}"'))
+        plain = source.set(database=run_db).render_as_string(hide_password=False)
+        database_url = source.set(drivername="postgresql+asyncpg", database=run_db).render_as_string(
+            hide_password=False
+        )
+        people = asyncio.run(pg_cadres(plain, max(32, n_ingest)))
+        floor_batches = [b for _, _, homes in people[:n_ingest] for b in batches_for(homes, batches_per_cadre, 100)]
+        floor = asyncio.run(pg_bare_executemany(plain, floor_batches, people[-1][1]))
+    else:
+        db = county_copy(args.county, work_dir / "county.db")
+        database_url = f"sqlite+aiosqlite:///{db}"
+        people = cadres_with_households(db, max(32, n_ingest))
+        floor_batches = [b for _, _, homes in people[:n_ingest] for b in batches_for(homes, batches_per_cadre, 100)]
+        floor = asyncio.run(bare_executemany(db, floor_batches, people[-1][1]))  # a cadre not in the ingest run
+    ingest_people = people[:n_ingest]
+    print(f"database: {'PostgreSQL' if args.pg else 'SQLite'}")
 
-    floor_batches = [b for _, _, homes in ingest_people for b in batches_for(homes, batches_per_cadre, 100)]
-    floor = asyncio.run(bare_executemany(db, floor_batches, people[-1][1]))  # a cadre not in the ingest run
-
-    server = Server(f"sqlite+aiosqlite:///{db}", work_dir)
+    server = Server(database_url, work_dir)
     try:
         tokens = [server.token(username, PASSWORD) for username, _, _ in people]
         shares: list[list] = [[] for _ in range(args.clients)]
         for i, (_, _, homes) in enumerate(ingest_people):
             shares[i % args.clients].append((tokens[i], batches_for(homes, batches_per_cadre, 100)))
         rate, created = asyncio.run(ingest(server, shares))
-        print(f"1. ingest: {created} visits in batches of 100 by {args.clients} clients: {rate:,.0f} visits/s; "
-              f"bare executemany {floor:,.0f} rows/s; ratio {rate / floor:.2f}")
+        print(
+            f"1. ingest: {created} visits in batches of 100 by {args.clients} clients: {rate:,.0f} visits/s; "
+            f"bare executemany {floor:,.0f} rows/s; ratio {rate / floor:.2f}"
+        )
 
-        singles = [(tokens[i], [visit_item(people[i][2][k % len(people[i][2])], datetime.now(UTC))
-                                for k in range(args.per_client)]) for i in range(32)]
+        singles = [
+            (
+                tokens[i],
+                [visit_item(people[i][2][k % len(people[i][2])], datetime.now(UTC)) for k in range(args.per_client)],
+            )
+            for i in range(32)
+        ]
         bare = [(tokens[i], [None] * args.per_client) for i in range(32)]
         asyncio.run(closed_loop(server, [(t, [None] * 5) for t, _ in bare]))  # warm up connections
         bare_lat, bare_rps = asyncio.run(closed_loop(server, bare))
         lat, rps = asyncio.run(closed_loop(server, singles))
-        print(f"2. latency, 32 clients, single-item syncs: p50 {percentile(lat, 50):.0f} ms, p95 "
-              f"{percentile(lat, 95):.0f} ms, {rps:,.0f} syncs/s; bare /healthz p50 {percentile(bare_lat, 50):.0f} ms, "
-              f"p95 {percentile(bare_lat, 95):.0f} ms, {bare_rps:,.0f} req/s; throughput ratio {rps / bare_rps:.2f}")
+        print(
+            f"2. latency, 32 clients, single-item syncs: p50 {percentile(lat, 50):.0f} ms, p95 "
+            f"{percentile(lat, 95):.0f} ms, {rps:,.0f} syncs/s; bare /healthz p50 {percentile(bare_lat, 50):.0f} ms, "
+            f"p95 {percentile(bare_lat, 95):.0f} ms, {bare_rps:,.0f} req/s; throughput ratio {rps / bare_rps:.2f}"
+        )
         print(f"   (median sync latency {statistics.median(lat):.1f} ms over {len(lat)} requests)")
     finally:
         server.stop()
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        if args.pg:
+            asyncio.run(pg_admin(admin, f'DROP DATABASE IF EXISTS "{run_db}" WITH (FORCE)'))
+        else:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

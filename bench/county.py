@@ -46,15 +46,62 @@ GIVEN = "国建华明志军平勇秀英兰芳玉桂珍凤霞伟强丽红春海�
 
 COLUMNS = {
     "org_unit": ("id", "name", "kind", "parent_id", "path", "code"),
-    "user_account": ("id", "username", "display_name", "role", "org_unit_id", "password_hash", "is_active",
-                     "created_at"),
-    "target": ("id", "kind", "code", "name", "org_unit_id", "village_id", "lat", "lon", "boundary", "head_name",
-               "group_name", "members", "phone", "is_key", "is_transport", "created_at"),
+    "user_account": (
+        "id",
+        "username",
+        "display_name",
+        "role",
+        "org_unit_id",
+        "password_hash",
+        "is_active",
+        "created_at",
+    ),
+    "target": (
+        "id",
+        "kind",
+        "code",
+        "name",
+        "org_unit_id",
+        "village_id",
+        "lat",
+        "lon",
+        "boundary",
+        "head_name",
+        "group_name",
+        "members",
+        "phone",
+        "is_key",
+        "is_transport",
+        "created_at",
+    ),
     "assignment": ("user_id", "target_id", "kind", "start_date", "end_date"),
-    "visit": ("uuid", "user_id", "target_id", "visit_type", "visited_at", "received_at", "lat", "lon", "accuracy",
-              "distance_m", "notes", "topics"),
-    "checkin": ("uuid", "user_id", "target_id", "lat", "lon", "accuracy", "device_time", "received_at",
-                "distance_m", "radius_m", "off_site"),
+    "visit": (
+        "uuid",
+        "user_id",
+        "target_id",
+        "visit_type",
+        "visited_at",
+        "received_at",
+        "lat",
+        "lon",
+        "accuracy",
+        "distance_m",
+        "notes",
+        "topics",
+    ),
+    "checkin": (
+        "uuid",
+        "user_id",
+        "target_id",
+        "lat",
+        "lon",
+        "accuracy",
+        "device_time",
+        "received_at",
+        "distance_m",
+        "radius_m",
+        "off_site",
+    ),
 }
 TIME_COLUMNS = {"created_at", "visited_at", "received_at", "device_time"}
 
@@ -97,7 +144,7 @@ def build_people_and_places(rng: random.Random, households: int, pw_hash: str, c
     users.append((2, "admin", "管理员", "admin", 1, pw_hash, True, created))
     per_village = max(1, households // (TOWNS * VILLAGES_PER_TOWN))
     unit_id, user_id, target_id = 2, 3, 1
-    start = "2020-01-01"
+    start = date(2020, 1, 1)  # sqlite3 stores it as 2020-01-01, asyncpg as a date
     for t in range(TOWNS):
         town = unit_id
         unit_id += 1
@@ -117,13 +164,35 @@ def build_people_and_places(rng: random.Random, households: int, pw_hash: str, c
             units.append((vu, f"第{t + 1}镇{v + 1}村委会", "village", town, f"/1/{town}/{vu}/", f"v-{t}-{v}"))
             vlat, vlon = tlat + (v // 6) * 0.04, tlon + (v % 6) * 0.04
             d = 0.018
-            ring = [[vlon - d, vlat - d], [vlon + d, vlat - d], [vlon + d, vlat + d], [vlon - d, vlat + d],
-                    [vlon - d, vlat - d]]
+            ring = [
+                [vlon - d, vlat - d],
+                [vlon + d, vlat - d],
+                [vlon + d, vlat + d],
+                [vlon - d, vlat + d],
+                [vlon - d, vlat - d],
+            ]
             vt = target_id
             target_id += 1
-            targets.append((vt, "village", f"v-{t}-{v}", f"第{t + 1}镇{v + 1}村", vu, None, vlat, vlon,
-                            json.dumps({"type": "Polygon", "coordinates": [ring]}), None, None, None, None, False,
-                            False, created))
+            targets.append(
+                (
+                    vt,
+                    "village",
+                    f"v-{t}-{v}",
+                    f"第{t + 1}镇{v + 1}村",
+                    vu,
+                    None,
+                    vlat,
+                    vlon,
+                    json.dumps({"type": "Polygon", "coordinates": [ring]}),
+                    None,
+                    None,
+                    None,
+                    None,
+                    False,
+                    False,
+                    created,
+                )
+            )
             assigns.append((leaders[v % LEADERS_PER_TOWN], vt, "lian", start, None))
             mine = [c for n, c in enumerate(cadres) if n * VILLAGES_PER_TOWN // CADRES_PER_TOWN == v]
             for c in mine:
@@ -133,9 +202,26 @@ def build_people_and_places(rng: random.Random, households: int, pw_hash: str, c
                 target_id += 1
                 hlat, hlon = vlat + rng.uniform(-d, d) * 0.9, vlon + rng.uniform(-d, d) * 0.9
                 group = f"{h // 40 + 1}组"
-                targets.append((hid, "household", f"h-{t}-{v}-{h}", f"{group}{h % 40 + 1}号", vu, vt, hlat, hlon,
-                                None, _name(rng), group, rng.randint(1, 7), f"13{rng.randrange(10**9):09d}", False,
-                                False, created))
+                targets.append(
+                    (
+                        hid,
+                        "household",
+                        f"h-{t}-{v}-{h}",
+                        f"{group}{h % 40 + 1}号",
+                        vu,
+                        vt,
+                        hlat,
+                        hlon,
+                        None,
+                        _name(rng),
+                        group,
+                        rng.randint(1, 7),
+                        f"13{rng.randrange(10**9):09d}",
+                        False,
+                        False,
+                        created,
+                    )
+                )
                 cadre = mine[h * len(mine) // per_village]
                 assigns.append((cadre, hid, "bao", start, None))
                 county.cadres.setdefault(cadre, []).append(hid)
@@ -162,13 +248,40 @@ def add_visits(county: County, rng: random.Random, today: date, target_visits: i
                     day = first + timedelta(days=randint(0, days - 1))
                     at = _epoch(day, randint(510, 1080))
                     topics = TOPICS[randint(0, 7)]
-                    visits.append((str(uuid.UUID(int=getrandbits(128), version=4)), cadre, hid, "home", at, at + 600,
-                                   hlat + 0.0001, hlon, 12.0, 11.0, "了解家庭情况，宣传政策。", topics))
+                    visits.append(
+                        (
+                            str(uuid.UUID(int=getrandbits(128), version=4)),
+                            cadre,
+                            hid,
+                            "home",
+                            at,
+                            at + 600,
+                            hlat + 0.0001,
+                            hlon,
+                            12.0,
+                            11.0,
+                            "了解家庭情况，宣传政策。",
+                            topics,
+                        )
+                    )
                     if (day, vt) not in days_checked:
                         days_checked.add((day, vt))
                         _, vlat, vlon = county.village_of[hid]
-                        checkins.append((str(uuid.UUID(int=getrandbits(128), version=4)), cadre, vt, vlat, vlon,
-                                         15.0, at - 1800, at - 1790, 120.0, 1000.0, False))
+                        checkins.append(
+                            (
+                                str(uuid.UUID(int=getrandbits(128), version=4)),
+                                cadre,
+                                vt,
+                                vlat,
+                                vlon,
+                                15.0,
+                                at - 1800,
+                                at - 1790,
+                                120.0,
+                                1000.0,
+                                False,
+                            )
+                        )
 
 
 def generate(households: int, visits: int, today: date, seed: int = 2026) -> County:
