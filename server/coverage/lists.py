@@ -187,4 +187,5 @@ async def strip(
         mine = counts.get(int(uid), {})
         values = [mine.get(d.isoformat(), 0) for d in days]
         rows.append(StripRow(name, values, sum(1 for d, n in zip(days, values, strict=True) if d <= today and not n)))
+    rows.sort(key=lambda r: -r.gaps)  # most gaps first (stable: unit order otherwise)
     return days, rows

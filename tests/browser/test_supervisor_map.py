@@ -44,6 +44,7 @@ def test_supervisor_dashboard_map_and_route(phone, live_server, world) -> None: 
     if day.month == local_today().month:  # yesterday's visits fall in the default window (this month)
         assert page.locator("path.target-marker.status-visited").count() == 2
 
+    page.click("details > summary")  # the filters are folded away on a phone
     page.select_option("select[name=user_id]", str(u["cadre_a"]))
     page.fill("input[name=day]", day.isoformat())
     page.click("#map-filters button[type=submit]")
