@@ -134,6 +134,9 @@ def test_visit_rating_feeds_satisfaction(app, settings, world: World) -> None:  
         login(cadre, "cadre_a2")  # not the visiting cadre
         assert cadre.post(f"/ledger/visits/{visit_id}/rating-link", data={"_csrf": csrf(cadre)}).status_code == 403
         login(cadre, "cadre_a")
+        concern = make_concern(settings, world, visit_id=visit_id)
+        button = BeautifulSoup(cadre.get(f"/ledger/{concern.id}").text, "html.parser").select_one("#visit-rating-link")
+        assert button is not None and button.find_parent("form")["action"] == f"/ledger/visits/{visit_id}/rating-link"
         link = make_link(cadre, f"/ledger/visits/{visit_id}/rating-link")
         page = resident.get(link).text
         assert "干部走访评议" in page and "王干部" in page and "刘大山" not in page
