@@ -9,17 +9,18 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.accounts.models import OrgUnit, User
 from server.accounts.service import Viewer
-from server.clock import local_today
+from server.clock import local_day, local_today
 from server.coverage import periods
 from server.coverage.quota import QuotaLine, QuotaResult, TallyCache, quotas
 from server.coverage.report import Coverage, Report, build_report
 from server.coverage.rules import rules_for
 from server.errors import AppError, NotFound
+from server.visits.models import Visit
 
 __all__ = ["QuotaLine", "QuotaResult", "cadre_quota", "check_window"]
 
@@ -140,7 +141,8 @@ def report_json(report: Report) -> dict[str, Any]:
 async def trend(
     db: AsyncSession, viewer: Viewer, unit_id: int | None, last: date, by: str, count: int = 8
 ) -> tuple[list[str], list[Coverage]]:
-    """The three numbers for the ``count`` weeks or months up to ``last`` (not before the campaign)."""
+    """The three numbers for the ``count`` weeks or months up to ``last``, leaving out periods before the
+    campaign or before the first visit ever recorded (nothing to chart there)."""
     if by not in ("week", "month"):
         raise AppError("趋势只能按周（week）或按月（month）统计。", 400)
     unit = await unit_in_scope(db, viewer, unit_id)
@@ -153,6 +155,9 @@ async def trend(
     ruleset = await rules_for(db, unit.path, spans[0][0], last)
     if ruleset.campaign is not None:
         spans = [s for s in spans if s[1] >= ruleset.campaign.start_date] or spans[-1:]
+    first_visit = await db.scalar(select(func.min(Visit.visited_at)))  # index: one seek
+    if first_visit is not None:  # periods before any visit was recorded are not charted (no data)
+        spans = [s for s in spans if s[1] >= local_day(first_visit)] or spans[-1:]
     labels, values = [], []
     for span in spans:
         labels.append(f"{span[0].month}月" if by == "month" else f"{span[0].month}/{span[0].day}")
