@@ -75,7 +75,15 @@ def test_meeting_items_become_concerns_and_report_back(client: TestClient, setti
     assert "河道清淤" in page.select_one(".items").get_text()
     year_count = page.select_one(".leader-count").get_text()
     assert year_count.startswith("1 次") and "未达到" in year_count
-    assert "村支书" in client.get("/ledger/meetings").text
+    listing = BeautifulSoup(client.get("/ledger/meetings").text, "html.parser")
+    assert "村支书" in listing.get_text()
+    assert listing.select_one(".missing-meetings") is None  # 东风村 met this month; 西河村 is not in 甲镇
+    login(client, "super")
+    assert listing_missing(client) == "本月尚未召开党群说事会：西河村"
+
+
+def listing_missing(client: TestClient) -> str:
+    return BeautifulSoup(client.get("/ledger/meetings").text, "html.parser").select_one(".missing-meetings").get_text()
 
 
 def test_meeting_bad_input_saves_nothing(client: TestClient, settings, world: World) -> None:  # type: ignore[no-untyped-def]

@@ -190,3 +190,21 @@ async def leader_choices(db: AsyncSession, viewer: Viewer) -> list[User]:
         .order_by(User.display_name)
     )
     return list(rows)
+
+
+async def villages_without_meeting(db: AsyncSession, viewer: Viewer, first: date, last: date) -> list[str]:
+    """Villages in scope with no 党群说事会 recorded in first..last (it is held monthly)."""
+    from server.places.models import Target
+
+    held = select(VillageMeeting.village_id).where(VillageMeeting.held_on >= first, VillageMeeting.held_on <= last)
+    rows = await db.scalars(
+        select(Target.name)
+        .join(OrgUnit, OrgUnit.id == Target.org_unit_id)
+        .where(
+            Target.kind == "village",
+            OrgUnit.path.startswith(viewer.unit_path),  # type: ignore[attr-defined]
+            Target.id.not_in(held),  # type: ignore[union-attr]
+        )
+        .order_by(Target.name)
+    )
+    return list(rows)

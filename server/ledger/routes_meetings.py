@@ -13,6 +13,7 @@ from server.clock import local_today
 from server.errors import AppError
 from server.ledger import lookback, meetings, ratings, service
 from server.ledger.forms import opt_date, opt_int, text
+from server.ledger.lists import month_bounds
 from server.ledger.meetings import LEADER_VISITS_PER_YEAR, MeetingInput
 from server.web import render, see_other
 
@@ -45,10 +46,13 @@ class MeetingController(Controller):
     @get("/ledger/meetings", include_in_schema=False)
     async def index(self, request: Request, db: AsyncSession, village_id: int | None = None) -> Template:
         rows = await meetings.list_meetings(db, request.user, village_id)
+        first, last = month_bounds(local_today())
+        missing = await meetings.villages_without_meeting(db, request.user, first, last)
         context = {
             "rows": rows,
             "villages": await service.villages_in_scope(db, request.user),
             "village_id": village_id,
+            "missing": missing,
         }
         return render(request, "ledger/meetings.html", context)
 
