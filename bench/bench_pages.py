@@ -86,9 +86,11 @@ def main() -> None:
     for name, size in vendor.items():
         print(f"  vendor  {size / 1024:6.1f} KB  {name}")
     total, base = sum(ours.values()) / 1024, sum(bare.values()) / 1024
-    print(f"5. page weight, cadre home page (今日): our HTML+CSS+JS {total:.1f} KB gzipped (aim ≤ {AIM_KB:.0f} KB, "
-          f"{total / AIM_KB:.2f} of it); vendored {sum(vendor.values()) / 1024:.1f} KB apart; "
-          f"bare layout (login page) {base:.1f} KB; ratio {total / base:.2f}")
+    print(
+        f"5. page weight, cadre home page (今日): our HTML+CSS+JS {total:.1f} KB gzipped (aim ≤ {AIM_KB:.0f} KB, "
+        f"{total / AIM_KB:.2f} of it); vendored {sum(vendor.values()) / 1024:.1f} KB apart; "
+        f"bare layout (login page) {base:.1f} KB; ratio {total / base:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -27,8 +27,10 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
-            f"{platform.system()} {platform.release()}")
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
+        f"{platform.system()} {platform.release()}"
+    )
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -48,8 +50,19 @@ def free_port() -> int:
 def county_copy(source: Path, dest: Path, households: int = 150_000, visits: int = 2_000_000) -> Path:
     """A private copy of the county database (built by bench/county.py first if missing)."""
     if not source.exists():
-        subprocess.run([sys.executable, str(ROOT / "bench" / "county.py"), "--db", str(source),
-                        "--households", str(households), "--visits", str(visits)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "county.py"),
+                "--db",
+                str(source),
+                "--households",
+                str(households),
+                "--visits",
+                str(visits),
+            ],
+            check=True,
+        )
     for suffix in ("", "-wal", "-shm"):
         Path(f"{dest}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(source, dest)
@@ -63,13 +76,33 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         data_dir.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, MINQING_DATABASE_URL=database_url, MINQING_DATA_DIR=str(data_dir),
-                   MINQING_SECRET_KEY="bench", MINQING_DEMO_MODE="false", **(extra_env or {}))
+        env = dict(
+            os.environ,
+            MINQING_DATABASE_URL=database_url,
+            MINQING_DATA_DIR=str(data_dir),
+            MINQING_SECRET_KEY="bench",
+            MINQING_DEMO_MODE="false",
+            **(extra_env or {}),
+        )
         self.log = open(data_dir / "server.log", "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "server.asgi:app", "--host", "127.0.0.1", "--port", str(self.port),
-             "--log-level", "warning", "--no-access-log"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "server.asgi:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
