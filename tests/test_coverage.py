@@ -168,6 +168,18 @@ def test_api_guards_and_scope(client: TestClient, october: World) -> None:
     assert bad.status_code == 400 and "开始日期不能晚于结束日期" in bad.json()["error"]
     assert client.get("/api/v1/coverage?from=2026-13-01").status_code == 400
     assert client.get("/api/v1/coverage?from=2020-01-01&to=2026-01-01").status_code == 400
+    for url in (
+        "/api/v1/coverage?from=0001-01-01&to=0001-01-02",
+        "/api/v1/coverage?from=9999-12-30&to=9999-12-31",
+        f"/api/v1/map/route?user_id={october.users['cadre_a']}&day=9999-12-31",
+        "/coverage/trend?to=0001-01-31",
+        "/coverage/strip?from=0001-01-01&to=0001-01-03",
+        "/map?day=9999-12-31",
+        "/coverage/assignments?unit_id=0",
+    ):
+        response = client.get(url)
+        assert response.status_code == 400, url
+    assert "日期超出范围" in client.get("/api/v1/coverage?from=0001-01-01&to=0001-01-02").json()["error"]
 
 
 def test_home_sends_supervisors_to_dashboard(client: TestClient, world: World) -> None:

@@ -255,8 +255,9 @@ async def map_visits(
 async def map_route(db: AsyncSession, viewer: Viewer, user_id: int, day: date) -> dict[str, Any]:
     """One person's check-ins and visits of a local day in time order (``seq`` 1, 2, …) and the line
     joining them. The person must be in the viewer's subtree (else 404)."""
-    from server.coverage.service import person_in_scope
+    from server.coverage.service import check_day, person_in_scope
 
+    check_day(day)
     user, _ = await person_in_scope(db, viewer, user_id)
     start, end = period_bounds_utc(day, day)
     stops: list[tuple[Any, float, float, dict[str, Any]]] = []

@@ -170,7 +170,7 @@ class CoverageController(Controller):
             "user_id": user_id,
             "kind": _kind(kind),
             "bounds": await maps.unit_bounds(db, unit.path),
-            "day": day or min(last, local_today()),
+            "day": service.check_day(day) if day else min(last, local_today()),
             **await _filters(db, request.user),
         }
         return render(request, "coverage/map.html", context)

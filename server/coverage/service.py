@@ -27,8 +27,20 @@ __all__ = ["QuotaLine", "QuotaResult", "cadre_quota", "check_window"]
 MAX_WINDOW_DAYS = 800
 
 
+EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)
+
+
+def check_day(day: date) -> date:
+    """A calendar day the reports can handle (2000–2099), else a Chinese 400."""
+    if not EARLIEST <= day <= LATEST:
+        raise AppError("日期超出范围（2000年至2099年），请重新选择。", 400)
+    return day
+
+
 def check_window(first: date, last: date) -> None:
-    """A report window: first ≤ last and at most about two years long (else a Chinese 400)."""
+    """A report window: first ≤ last, within 2000–2099, at most about two years long (else a Chinese 400)."""
+    check_day(first)
+    check_day(last)
     if first > last:
         raise AppError("开始日期不能晚于结束日期，请重新选择时间范围。", 400)
     if (last - first).days > MAX_WINDOW_DAYS:
@@ -145,6 +157,7 @@ async def trend(
     campaign or before the first visit ever recorded (nothing to chart there)."""
     if by not in ("week", "month"):
         raise AppError("趋势只能按周（week）或按月（month）统计。", 400)
+    check_day(last)
     unit = await unit_in_scope(db, viewer, unit_id)
     spans: list[periods.Span] = []
     day = last
