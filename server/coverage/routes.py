@@ -6,22 +6,22 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from litestar import Controller, Request, get
+from litestar import Controller, Request, get, post
 from litestar.params import Parameter
 from litestar.response import Template
 from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.accounts.guards import requires_supervision
+from server.accounts.guards import requires_admin, requires_supervision
 from server.accounts.models import OrgUnit, User
 from server.clock import local_today
-from server.coverage import assignments, charts, lists, maps, service
+from server.coverage import assignments, campaigns, charts, lists, maps, service
 from server.coverage.models import PERIOD_LABELS, WHO_LABELS
 from server.coverage.report import KIND_ORDER
 from server.errors import AppError
 from server.geo import parse_bbox
 from server.places.models import TARGET_KIND_LABELS
-from server.web import render
+from server.web import render, see_other
 
 FROM = Parameter(query="from", default=None, description="first local day, YYYY-MM-DD (default: 1st of this month)")
 TO = Parameter(query="to", default=None, description="last local day, YYYY-MM-DD (default: end of the month)")
@@ -146,6 +146,26 @@ class CoverageController(Controller):
             **await _filters(db, request.user),
         }
         return render(request, "coverage/assignments.html", context)
+
+    @get("/coverage/campaign")
+    async def campaign_page(self, request: Request, db: AsyncSession, unit_id: int | None = UNIT) -> Template:
+        unit = await service.unit_in_scope(db, request.user, unit_id)
+        ruleset = await campaigns.campaign_for(db, unit)
+        context = {"unit": unit, "ruleset": ruleset, "today": local_today(), "PERIOD_LABELS": PERIOD_LABELS}
+        return render(request, "coverage/campaign.html", context)
+
+    @post("/coverage/campaign", guards=[requires_admin], status_code=303)
+    async def start_campaign(self, request: Request, db: AsyncSession) -> Any:
+        await campaigns.start_default_campaign(db, request.user)
+        return see_other("/coverage/campaign")
+
+    @post("/coverage/rules/{rule_id:int}", guards=[requires_admin], status_code=303)
+    async def update_rule(self, request: Request, db: AsyncSession, rule_id: int) -> Any:
+        form = await request.form()
+        await campaigns.update_rule(
+            db, request.user, rule_id, str(form.get("period") or ""), form.get("min_count"), form.get("max_count")
+        )
+        return see_other("/coverage/campaign")
 
     @get("/map")
     async def map_page(

@@ -64,6 +64,7 @@ FIXED: dict[str, tuple[str, str]] = {
     "run_id": ("999999", "spot-check runs: made by sampling"),
     "meeting_id": ("999999", "village meetings: made in the ledger flow"),
     "day_id": ("999999", "calendar days: admin settings"),
+    "rule_id": ("999999", "coverage rules: made by the campaign seed; tests/test_coverage_campaign.py edits them"),
 }
 _PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 
