@@ -9,10 +9,11 @@ recorded are the same it gets from a later re-scan (``python -m server integrity
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Select, and_, func, literal_column, or_, select
+from sqlalchemy import Select, and_, literal_column, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.accounts.models import User
@@ -93,24 +94,54 @@ async def checkin_findings(checkin: CheckIn, target: Target) -> list[Finding]:
     return [f for f in found if f is not None]
 
 
+@dataclass
+class Evidence:
+    """What the checks compare a visit with, loaded once: its arrived photos in order and how many it links,
+    the cadre's other field visits the checks may look at (``earlier``; each check picks its own rows, so
+    extra rows change nothing), and (dHash, visit, author) rows of photos that may look alike."""
+
+    photos: list[Photo]
+    links: int
+    earlier: list[Visit] = field(default_factory=list)
+    look_alikes: list[tuple[str, Visit, str]] = field(default_factory=list)
+
+
 async def visit_findings(db: AsyncSession, visit: Visit, target: Target, settings: Settings) -> list[Finding]:
     """Every check that applies to this visit (field checks only for visits that claim presence)."""
-    photos, links = await _photos(db, visit.id)  # type: ignore[arg-type]
+    return findings_from(visit, target, settings, await load_evidence(db, visit))
+
+
+def findings_from(visit: Visit, target: Target, settings: Settings, evidence: Evidence) -> list[Finding]:
+    """The checks on loaded evidence (no database): the single-visit and the batch path both end here."""
     found: list[Finding | None] = []
     if visit.visit_type in FIELD_TYPES:
         radius = settings.checkin_radius_m.get(target.kind, 1000.0)
         found.append(far_finding(visit.distance_m, radius, target.kind, "走访"))
         if visit.lat is None or visit.lon is None:
             found.append(Finding(FlagCode.no_gps, Severity.medium, "实地走访没有定位信息，无法确认是否到达现场。"))
-        if links == 0:
+        if evidence.links == 0:
             found.append(Finding(FlagCode.no_photo, Severity.low, "实地走访没有上传任何照片，缺少现场佐证。"))
-        found.append(mock_finding(accuracy_reasons(visit.accuracy) + await _same_coords(db, visit)))
-        found.append(await _speed(db, visit))
-        found.append(await _burst(db, visit))
-    found.append(_exif_time(visit, photos))
-    found.append(_exif_gps(visit, target, photos))
-    found.append(await _reuse(db, visit, photos))
+        found.append(mock_finding(accuracy_reasons(visit.accuracy) + same_coords_reasons(visit, evidence.earlier)))
+        found.append(speed_finding(visit, evidence.earlier))
+        found.append(burst_finding(visit, evidence.earlier))
+    found.append(_exif_time(visit, evidence.photos))
+    found.append(_exif_gps(visit, target, evidence.photos))
+    found.append(reuse_finding(visit, evidence.photos, evidence.look_alikes))
     return [f for f in found if f is not None]
+
+
+async def load_evidence(db: AsyncSession, visit: Visit) -> Evidence:
+    """One visit's evidence: a few narrow queries (the batch path loads the same for many visits at once)."""
+    photos, links = await _photos(db, visit.id)  # type: ignore[arg-type]
+    evidence = Evidence(photos, links)
+    if visit.visit_type in FIELD_TYPES:
+        rows = [await _same_coords_twin(db, visit), await _previous(db, visit), *await _burst_rows(db, visit)]
+        evidence.earlier = list({r.id: r for r in rows if r is not None}.values())
+    for photo in photos:
+        if usable_dhash(photo.dhash):
+            rows = await db.execute(near_duplicates(photo.dhash, visit.id))  # type: ignore[arg-type]
+            evidence.look_alikes.extend(tuple(r) for r in rows.all())  # type: ignore[misc]
+    return evidence
 
 
 async def _photos(db: AsyncSession, visit_id: int) -> tuple[list[Photo], int]:
@@ -141,29 +172,50 @@ def _before(visit: Visit):  # type: ignore[no-untyped-def]
     )
 
 
-async def _same_coords(db: AsyncSession, visit: Visit) -> list[str]:
-    """Exactly the same coordinates as an earlier visit of the same cadre to another target."""
+def is_before(other: Visit, visit: Visit) -> bool:
+    """``_before`` in Python."""
+    mine, theirs = to_utc(visit.visited_at), to_utc(other.visited_at)
+    return theirs < mine or (theirs == mine and other.id < visit.id)  # type: ignore[operator]
+
+
+def _field_others(visit: Visit, rows: list[Visit]) -> list[Visit]:
+    """``_field_visits_of`` in Python."""
+    return [r for r in rows if r.user_id == visit.user_id and r.id != visit.id and r.visit_type in FIELD_TYPES]
+
+
+async def _same_coords_twin(db: AsyncSession, visit: Visit) -> Visit | None:
     if visit.lat is None or visit.lon is None:
-        return []
-    twin = await db.scalar(
+        return None
+    return await db.scalar(
         _field_visits_of(visit)
         .where(Visit.id < visit.id, Visit.lat == visit.lat, Visit.lon == visit.lon, Visit.target_id != visit.target_id)
         .order_by(Visit.id.desc())  # type: ignore[union-attr]
         .limit(1)
     )
-    if twin is None:
+
+
+def same_coords_reasons(visit: Visit, rows: list[Visit]) -> list[str]:
+    """Exactly the same coordinates as an earlier visit of the same cadre to another target."""
+    if visit.lat is None or visit.lon is None:
         return []
+    twins = [
+        r
+        for r in _field_others(visit, rows)
+        if r.id < visit.id and r.lat == visit.lat and r.lon == visit.lon and r.target_id != visit.target_id  # type: ignore[operator]
+    ]
+    if not twins:
+        return []
+    twin = max(twins, key=lambda r: r.id)  # type: ignore[arg-type, return-value]
     return [
         f"定位坐标（{visit.lat:.6f}, {visit.lon:.6f}）与走访 #{twin.id}（{_hm(twin.visited_at)}）完全相同，"
         "但走访对象不同，真实定位不会完全重合"
     ]
 
 
-async def _speed(db: AsyncSession, visit: Visit) -> Finding | None:
-    """The leg from the cadre's previous located field visit into this one, faster than MAX_SPEED_KMH."""
+async def _previous(db: AsyncSession, visit: Visit) -> Visit | None:
     if visit.lat is None or visit.lon is None:
         return None
-    prev = await db.scalar(
+    return await db.scalar(
         _field_visits_of(visit)
         .where(
             Visit.lat.is_not(None),  # type: ignore[union-attr]
@@ -172,8 +224,17 @@ async def _speed(db: AsyncSession, visit: Visit) -> Finding | None:
         .order_by(Visit.visited_at.desc(), Visit.id.desc())  # type: ignore[attr-defined, union-attr]
         .limit(1)
     )
-    if prev is None or prev.lat is None or prev.lon is None:
+
+
+def speed_finding(visit: Visit, rows: list[Visit]) -> Finding | None:
+    """The leg from the cadre's previous located field visit into this one, faster than MAX_SPEED_KMH."""
+    if visit.lat is None or visit.lon is None:
         return None
+    located = [r for r in _field_others(visit, rows) if r.lat is not None and r.lon is not None and is_before(r, visit)]
+    if not located:
+        return None
+    prev = max(located, key=lambda r: (to_utc(r.visited_at), r.id))
+    assert prev.lat is not None and prev.lon is not None
     meters = distance_m(prev.lat, prev.lon, visit.lat, visit.lon)
     gap = to_utc(visit.visited_at) - to_utc(prev.visited_at)
     hours = gap.total_seconds() / 3600
@@ -188,24 +249,24 @@ async def _speed(db: AsyncSession, visit: Visit) -> Finding | None:
     )
 
 
-async def _burst(db: AsyncSession, visit: Visit) -> Finding | None:
+async def _burst_rows(db: AsyncSession, visit: Visit) -> list[Visit]:
+    start = to_utc(visit.visited_at) - BURST_WINDOW
+    return list(await db.scalars(_field_visits_of(visit).where(Visit.visited_at >= start, _before(visit))))
+
+
+def burst_finding(visit: Visit, rows: list[Visit]) -> Finding | None:
     """Many field visits of the cadre within BURST_WINDOW ending at this one."""
     start = to_utc(visit.visited_at) - BURST_WINDOW
-    row = (
-        await db.execute(
-            select(func.count(), func.min(Visit.visited_at)).where(
-                Visit.user_id == visit.user_id,
-                Visit.visit_type.in_(FIELD_TYPES),  # type: ignore[attr-defined]
-                Visit.visited_at >= start,
-                _before(visit),
-            )
-        )
-    ).one()
-    count = int(row[0] or 0) + 1
+    window = [
+        to_utc(r.visited_at)
+        for r in _field_others(visit, rows)
+        if to_utc(r.visited_at) >= start and is_before(r, visit)
+    ]
+    count = len(window) + 1
     if count < BURST_COUNT:
         return None
-    first = row[1]
-    span = to_utc(visit.visited_at) - to_utc(first)
+    first = min(window)
+    span = to_utc(visit.visited_at) - first
     each = span / (count - 1)
     return Finding(
         FlagCode.burst,
@@ -275,6 +336,11 @@ def near_duplicates(dhash: str, before_visit_id: int) -> Select:  # type: ignore
             for k, chunk in enumerate(dhash_chunks(dhash))
         )
     )
+    return look_alike_rows(same_chunk, before_visit_id)
+
+
+def look_alike_rows(same_chunk: Any, before_visit_id: int) -> Select:  # type: ignore[type-arg]
+    """(dHash, visit, author) of photos matching ``same_chunk`` on visits recorded before ``before_visit_id``."""
     return (
         select(Photo.dhash, Visit, User.display_name)
         .join(VisitPhoto, VisitPhoto.photo_uuid == Photo.uuid)
@@ -284,17 +350,22 @@ def near_duplicates(dhash: str, before_visit_id: int) -> Select:  # type: ignore
     )
 
 
-async def _reuse(db: AsyncSession, visit: Visit, photos: list[Photo]) -> Finding | None:
-    """A photo of this visit (nearly) equal to a photo of a visit recorded earlier: bucket by dHash chunk."""
+def usable_dhash(dhash: str | None) -> bool:
+    return bool(dhash) and len(dhash) == 16 and not featureless(dhash)  # type: ignore[arg-type]
+
+
+def reuse_finding(visit: Visit, photos: list[Photo], rows: list[tuple[str, Visit, str]]) -> Finding | None:
+    """A photo of this visit (nearly) equal to a photo of a visit recorded earlier (``rows``: candidates)."""
     best: tuple[int, int, int, Visit, str] | None = None  # (bits, position, -visit id, visit, author)
     for position, photo in enumerate(photos, start=1):
-        if not photo.dhash or len(photo.dhash) != 16 or featureless(photo.dhash):
+        if not usable_dhash(photo.dhash):
             continue
-        rows = await db.execute(near_duplicates(photo.dhash, visit.id))  # type: ignore[arg-type]
-        for other_hash, other, author in rows.all():
-            bits = hamming(photo.dhash, other_hash)
-            if bits <= REUSE_MAX_BITS and (best is None or (bits, position, -other.id) < best[:3]):
-                best = (bits, position, -other.id, other, author)
+        for other_hash, other, author in rows:
+            if other.id >= visit.id:  # type: ignore[operator]
+                continue
+            bits = hamming(photo.dhash, other_hash)  # type: ignore[arg-type]
+            if bits <= REUSE_MAX_BITS and (best is None or (bits, position, -other.id) < best[:3]):  # type: ignore[operator]
+                best = (bits, position, -other.id, other, author)  # type: ignore[operator]
     if best is None:
         return None
     bits, position, _, other, author = best

@@ -56,6 +56,28 @@ async def check_checkin(db: AsyncSession, checkin_id: int) -> list[IntegrityFlag
     )
 
 
+def new_flag(
+    finding: Finding,
+    *,
+    user_id: int,
+    target: Target,
+    at: datetime,
+    visit_id: int | None = None,
+    checkin_id: int | None = None,
+) -> IntegrityFlag:
+    """The flag row of a finding on a visit or check-in (also used by ``integrity.batch``)."""
+    return IntegrityFlag(
+        visit_id=visit_id,
+        checkin_id=checkin_id,
+        user_id=user_id,
+        org_unit_id=target.org_unit_id,
+        occurred_at=at,
+        code=finding.code,
+        severity=finding.severity,
+        message=finding.message,
+    )
+
+
 async def _apply(
     db: AsyncSession,
     findings: list[Finding],
@@ -73,16 +95,7 @@ async def _apply(
     for finding in findings:
         flag = existing.pop(finding.code, None)
         if flag is None:
-            flag = IntegrityFlag(
-                visit_id=visit_id,
-                checkin_id=checkin_id,
-                user_id=user_id,
-                org_unit_id=target.org_unit_id,
-                occurred_at=at,
-                code=finding.code,
-                severity=finding.severity,
-                message=finding.message,
-            )
+            flag = new_flag(finding, user_id=user_id, target=target, at=at, visit_id=visit_id, checkin_id=checkin_id)
             db.add(flag)
         elif flag.status == FlagStatus.open and (flag.message, flag.severity) != (finding.message, finding.severity):
             flag.message, flag.severity, flag.updated_at = finding.message, finding.severity, now

@@ -53,11 +53,29 @@ def time_flags(device_time: datetime, received: datetime) -> list[str]:
     return ["clock_ahead"] if device_time - received > CLOCK_AHEAD_FLAG else []
 
 
-async def _assigned_target(db: AsyncSession, viewer: Viewer, target_id: int) -> Target:
-    target = await get_target(db, viewer, target_id)
-    if not await is_assigned(db, viewer.id, target.id):  # type: ignore[arg-type]
+def require_assigned(target: Target, assigned: bool) -> Target:
+    if not assigned:
         raise AppError(f"“{target.name}”不在您的包保/联系对象中，不能为它登记。如有调整请联系管理员。", 403)
     return target
+
+
+async def _assigned_target(db: AsyncSession, viewer: Viewer, target_id: int) -> Target:
+    target = await get_target(db, viewer, target_id)
+    return require_assigned(target, await is_assigned(db, viewer.id, target.id))  # type: ignore[arg-type]
+
+
+@dataclass
+class Checked:
+    """An input's fields checked without the database: coordinates, accuracy, device time (UTC)."""
+
+    coords: tuple[float, float] | None
+    accuracy: float | None
+    at: datetime
+
+
+def check_checkin_input(data: CheckInInput, received: datetime) -> Checked:
+    coords = check_coords(data.lat, data.lon)
+    return Checked(coords, check_accuracy(data.accuracy), check_time(data.device_time, received, "签到时间"))
 
 
 async def record_checkin(db: AsyncSession, viewer: Viewer, settings: Settings, data: CheckInInput) -> Recorded:
@@ -65,30 +83,37 @@ async def record_checkin(db: AsyncSession, viewer: Viewer, settings: Settings, d
     data.uuid = check_uuid(data.uuid)
     if existing := await db.scalar(select(CheckIn).where(CheckIn.uuid == data.uuid)):
         return Recorded(existing.id, existing.uuid, False, checkin_flags(existing))  # type: ignore[arg-type]
-    lat, lon = check_coords(data.lat, data.lon)  # type: ignore[misc]
-    accuracy = check_accuracy(data.accuracy)
     received = utcnow()
-    device_time = check_time(data.device_time, received, "签到时间")
+    checked = check_checkin_input(data, received)
     target = await _assigned_target(db, viewer, data.target_id)
+    row = checkin_row(viewer, settings, data.uuid, checked, target, received)
+    db.add(row)
+    return await _commit_once(db, row, CheckIn, time_flags(checked.at, received), settings)
+
+
+def checkin_row(
+    viewer: Viewer, settings: Settings, uuid: str, checked: Checked, target: Target, received: datetime
+) -> CheckIn:
+    """The check-in row (a target kind that needs no check-in → 400)."""
     if target.kind not in CHECKIN_KINDS:
         raise AppError(f"{TARGET_KIND_LABELS.get(target.kind, target.kind)}不需要签到，请直接登记走访。", 400)
+    assert checked.coords is not None
+    lat, lon = checked.coords
     radius = settings.checkin_radius_m.get(target.kind, 1000.0)
     dist = distance_m(lat, lon, target.lat, target.lon) if target.lat is not None else None
-    row = CheckIn(
-        uuid=data.uuid,
+    return CheckIn(
+        uuid=uuid,
         user_id=viewer.id,
         target_id=target.id,  # type: ignore[arg-type]
         lat=lat,
         lon=lon,
-        accuracy=accuracy,
-        device_time=device_time,
+        accuracy=checked.accuracy,
+        device_time=checked.at,
         received_at=received,
         distance_m=dist,
         radius_m=radius,
         off_site=dist is not None and dist > radius,
     )
-    db.add(row)
-    return await _commit_once(db, row, CheckIn, time_flags(device_time, received), settings)
 
 
 def checkin_flags(row: CheckIn) -> list[str]:
@@ -139,21 +164,19 @@ def validate_visit(data: VisitInput) -> None:
             raise AppError("诉求类别应为问题类、诉求类、信访类或建议类。", 400)
 
 
-async def record_visit(
-    db: AsyncSession, viewer: Viewer, settings: Settings, data: VisitInput, photos: list[Photo] | None = None
-) -> Recorded:
-    """走访. The visit, its photo links, new photo rows and its concerns are written in one commit."""
-    data.uuid = check_uuid(data.uuid)
-    data.photo_uuids = [check_uuid(p, "照片编号") for p in data.photo_uuids]
-    if existing := await db.scalar(select(Visit).where(Visit.uuid == data.uuid)):
-        return Recorded(existing.id, existing.uuid, False, [])  # type: ignore[arg-type]
+def check_visit_input(data: VisitInput, received: datetime) -> Checked:
+    """Everything about a visit that needs no database (bad input → 400 before anything is written)."""
     validate_visit(data)
-    needs_gps = data.visit_type != "phone"
-    coords = check_coords(data.lat, data.lon, required=needs_gps)
+    coords = check_coords(data.lat, data.lon, required=data.visit_type != "phone")
     accuracy = check_accuracy(data.accuracy)
-    received = utcnow()
-    visited_at = check_time(data.visited_at, received, "走访时间")
-    target = await _assigned_target(db, viewer, data.target_id)
+    return Checked(coords, accuracy, check_time(data.visited_at, received, "走访时间"))
+
+
+def visit_rows(
+    viewer: Viewer, data: VisitInput, checked: Checked, target: Target, received: datetime
+) -> tuple[Visit, list[Concern]]:
+    """The visit row and its concern rows (their ``visit_id`` is set once the visit has its id)."""
+    coords = checked.coords
     dist = None
     if coords and target.lat is not None and target.lon is not None:
         dist = distance_m(coords[0], coords[1], target.lat, target.lon)
@@ -162,36 +185,59 @@ async def record_visit(
         user_id=viewer.id,
         target_id=target.id,  # type: ignore[arg-type]
         visit_type=data.visit_type,
-        visited_at=visited_at,
+        visited_at=checked.at,
         received_at=received,
         lat=coords[0] if coords else None,
         lon=coords[1] if coords else None,
-        accuracy=accuracy,
+        accuracy=checked.accuracy,
         distance_m=dist,
         notes=data.notes.strip(),
         topics="|".join(data.topics),
     )
+    concerns = [
+        Concern(
+            uuid=check_uuid(concern.uuid) if concern.uuid else new_uuid(),
+            target_id=target.id,  # type: ignore[arg-type]
+            org_unit_id=target.org_unit_id,
+            raised_by_id=viewer.id,
+            text=concern.text.strip(),
+            category=concern.category,
+            created_at=checked.at,
+            updated_at=received,
+        )
+        for concern in data.concerns
+    ]
+    return visit, concerns
+
+
+def visit_links(visit: Visit, photo_uuids: list[str]) -> list[VisitPhoto]:
+    return [
+        VisitPhoto(visit_id=visit.id, photo_uuid=photo_uuid, position=position)  # type: ignore[arg-type]
+        for position, photo_uuid in enumerate(dict.fromkeys(photo_uuids))
+    ]
+
+
+async def record_visit(
+    db: AsyncSession, viewer: Viewer, settings: Settings, data: VisitInput, photos: list[Photo] | None = None
+) -> Recorded:
+    """走访. The visit, its photo links, new photo rows and its concerns are written in one commit."""
+    data.uuid = check_uuid(data.uuid)
+    data.photo_uuids = [check_uuid(p, "照片编号") for p in data.photo_uuids]
+    if existing := await db.scalar(select(Visit).where(Visit.uuid == data.uuid)):
+        return Recorded(existing.id, existing.uuid, False, [])  # type: ignore[arg-type]
+    received = utcnow()
+    checked = check_visit_input(data, received)
+    target = await _assigned_target(db, viewer, data.target_id)
+    visit, concerns = visit_rows(viewer, data, checked, target, received)
     db.add(visit)
     for photo in photos or []:
         db.add(photo)
     await db.flush()
-    for position, photo_uuid in enumerate(dict.fromkeys(data.photo_uuids)):
-        db.add(VisitPhoto(visit_id=visit.id, photo_uuid=photo_uuid, position=position))  # type: ignore[arg-type]
-    for concern in data.concerns:
-        db.add(
-            Concern(
-                uuid=check_uuid(concern.uuid) if concern.uuid else new_uuid(),
-                visit_id=visit.id,
-                target_id=target.id,  # type: ignore[arg-type]
-                org_unit_id=target.org_unit_id,
-                raised_by_id=viewer.id,
-                text=concern.text.strip(),
-                category=concern.category,
-                created_at=visited_at,
-                updated_at=received,
-            )
-        )
-    return await _commit_once(db, visit, Visit, time_flags(visited_at, received), settings)
+    db.add_all(visit_links(visit, data.photo_uuids))
+    for concern in concerns:
+        concern.visit_id = visit.id
+        db.add(concern)
+    return await _commit_once(db, visit, Visit, time_flags(checked.at, received), settings)
 
 
 @dataclass
