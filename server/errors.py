@@ -75,7 +75,8 @@ def error_response(request: Request, status: int, message: str, extra: dict[str,
         if extra:
             body.update(extra)
         return Response(body, status_code=status, media_type=MediaType.JSON)
-    fragment = request.headers.get("hx-request") == "true"
+    # A boosted navigation or form post swaps the whole body: it needs the full page, not the snippet.
+    fragment = request.headers.get("hx-request") == "true" and request.headers.get("hx-boosted") != "true"
     # A path that matches no route never passed the auth middleware: the layout still asks for the user.
     request.scope.setdefault("user", None)  # type: ignore[typeddict-item]
     return Template(

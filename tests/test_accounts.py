@@ -109,3 +109,11 @@ def test_unknown_path_is_a_chinese_404_page_not_500(client: TestClient) -> None:
     api = client.get("/api/v1/no-such-thing")
     assert api.status_code == 404 and "找不到" in api.json()["error"]
     assert client.delete("/healthz").status_code == 405
+
+
+def test_errors_render_as_fragment_for_htmx_but_full_page_when_boosted(client: TestClient) -> None:
+    login(client, "cadre_a")
+    fragment = client.get("/today", params={"lat": 99, "lon": 1}, headers={"HX-Request": "true"})
+    assert fragment.status_code == 400 and "<html" not in fragment.text and "超出范围" in fragment.text
+    boosted = client.get("/today", params={"lat": 99, "lon": 1}, headers={"HX-Request": "true", "HX-Boosted": "true"})
+    assert boosted.status_code == 400 and "<html" in boosted.text and "超出范围" in boosted.text
