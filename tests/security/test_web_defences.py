@@ -97,6 +97,7 @@ def test_cookie_flags_and_security_headers(settings: Settings, world: object, se
 
 def test_login_rate_limit_is_shared_by_server_processes(settings: Settings, world: object) -> None:
     """Two app instances on one database (two worker processes): failures on one count on the other."""
+    settings = replace(settings, login_failures_per_minute=2)  # fewer (slow, argon2) failures to make
     first, second = TestClient(app=create_app(settings)), TestClient(app=create_app(settings))
     with first, second:
         for _ in range(settings.login_failures_per_minute):
@@ -112,12 +113,13 @@ def test_login_rate_limit_is_shared_by_server_processes(settings: Settings, worl
         assert other.status_code == 200  # per account: others still log in
 
 
-def test_login_rate_limit_per_ip_across_usernames(client: TestClient, settings: Settings) -> None:
-    limit = settings.login_failures_per_minute * 4
-    for n in range(limit):
-        response = client.post("/api/v1/auth/token", json={"username": f"guess{n}", "password": "wrong-password"})
-        assert response.status_code == 401
-    response = client.post("/api/v1/auth/token", json={"username": "cadre_b", "password": "secret-pass-1"})
+def test_login_rate_limit_per_ip_across_usernames(settings: Settings, world: object) -> None:
+    settings = replace(settings, login_failures_per_minute=2)  # per IP: 4× the per-account limit
+    with TestClient(app=create_app(settings)) as client:
+        for n in range(settings.login_failures_per_minute * 4):
+            response = client.post("/api/v1/auth/token", json={"username": f"guess{n}", "password": "wrong-pass"})
+            assert response.status_code == 401
+        response = client.post("/api/v1/auth/token", json={"username": "cadre_b", "password": "secret-pass-1"})
     assert response.status_code == 429
     assert "1 分钟后再试" in response.json()["error"]
 
