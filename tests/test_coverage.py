@@ -198,3 +198,18 @@ def test_december_holds_the_quarter(client: TestClient, settings: Settings, octo
     assert body["time"] == {"covered": 1, "total": 7, "pct": 14.3}
     leader = next(p for p in body["people_detail"] if p["user_id"] == october.users["leader_a"])
     assert (leader["visits"], leader["done"], leader["met"]) == (1, 1, False)
+
+
+def test_town_rows_include_its_own_targets_and_people(client: TestClient, october: World) -> None:
+    """甲镇's cadres and its tea factory belong to the town itself, not to a village: a 本级 row."""
+    login(client, "super")
+    body = client.get(f"/api/v1/coverage?{OCT}&unit_id={october.units['town_a']}").json()
+    rows = {(c["unit"]["name"], c["own"]): c for c in body["children"]}
+    village = rows[("东风村委会", False)]
+    assert (village["space"]["covered"], village["space"]["total"], village["people"]["total"]) == (2, 4, 0)
+    own = rows[("甲镇", True)]
+    assert (own["space"]["covered"], own["space"]["total"]) == (0, 1)  # 东风茶厂
+    assert own["people"] == {"covered": 0, "total": 3, "pct": 0.0}  # 王干部, 李干部, 赵书记
+    assert own["time"] == {"covered": 1, "total": 3, "pct": 33.3}
+    soup = BeautifulSoup(client.get(f"/coverage?{OCT}&unit_id={october.units['town_a']}").text, "html.parser")
+    assert "本级" in soup.select("#children tbody tr")[-1].get_text()

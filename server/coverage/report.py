@@ -79,8 +79,15 @@ class Person:
 
 @dataclass
 class ChildRow:
+    """A direct child unit's numbers, or (``own``) those of the unit's own targets and people (本级)."""
+
     unit: OrgUnit
     coverage: Coverage = field(default_factory=Coverage)
+    own: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not (self.coverage.space.total or self.coverage.people.total)
 
 
 @dataclass
@@ -117,6 +124,8 @@ async def build_report(
     rows: dict[int, ChildRow] = {}
     if children:
         rows = {uid: ChildRow(u) for uid, u in units.items() if u.parent_id == unit.id}
+        if rows:  # targets and people attached to the unit itself (e.g. a town's cadres) get a 本级 row
+            rows[int(unit.id)] = ChildRow(unit, own=True)  # type: ignore[arg-type]
     total = Coverage()
 
     def row_of(unit_id: int) -> Coverage | None:
@@ -149,5 +158,7 @@ async def build_report(
             if cov is not None:
                 cov.people.add(int(p.quota.met), 1)
                 cov.time.add(p.slots.covered, p.slots.total)
-    ordered = sorted(rows.values(), key=lambda r: (r.unit.kind, r.unit.name))
+    ordered = sorted(
+        (r for r in rows.values() if not (r.own and r.empty)), key=lambda r: (r.own, r.unit.kind, r.unit.name)
+    )
     return Report(unit, first, last, ruleset, total, ordered, persons)

@@ -132,7 +132,7 @@ def report_json(report: Report) -> dict[str, Any]:
         else None,
         **report.total.as_dict(),
         "children": [
-            {"unit": {"id": r.unit.id, "name": r.unit.name, "kind": r.unit.kind}, **r.coverage.as_dict()}
+            {"unit": {"id": r.unit.id, "name": r.unit.name, "kind": r.unit.kind}, "own": r.own, **r.coverage.as_dict()}
             for r in report.children
         ],
         "people_detail": [
