@@ -45,15 +45,16 @@ class NavItem:
     roles: tuple[str, ...]  # empty: everyone logged in
 
 
-# The bottom tab bar. A capability that adds a top-level page adds one line here.
+# The bottom tab bar, most important first: a role with more than five shows four and 更多 (more).
+# A capability that adds a top-level page adds one line here.
 NAV_ITEMS: list[NavItem] = [
     NavItem("/today", "今日", ("cadre", "leader")),
+    NavItem("/coverage", "督导", ("supervisor", "leader")),
+    NavItem("/ledger", "台账", ()),
+    NavItem("/map", "地图", ("supervisor", "leader")),
+    NavItem("/integrity", "抽查", ("supervisor",)),
     NavItem("/visits", "走访", ()),
     NavItem("/diary", "日志", ("cadre", "leader")),
-    NavItem("/coverage", "督导", ("supervisor", "leader")),
-    NavItem("/map", "地图", ("supervisor", "leader")),
-    NavItem("/ledger", "台账", ()),
-    NavItem("/integrity", "抽查", ("supervisor",)),
     NavItem("/assessment", "考核", ("leader", "supervisor")),
     NavItem("/sync", "同步", ("cadre", "leader")),
 ]
