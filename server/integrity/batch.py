@@ -9,15 +9,18 @@ recorded before it (smaller id), as it would had the batch been recorded item by
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import literal_column, or_, select
+from sqlalchemy import func, literal_column, or_, select, tuple_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.clock import to_utc
 from server.config import Settings
 from server.integrity.checks import (
+    BURST_WINDOW,
     DHASH_CHUNKS,
     FIELD_TYPES,
     Evidence,
@@ -32,27 +35,25 @@ from server.integrity.service import new_flag
 from server.places.models import Target
 from server.visits.models import CheckIn, Photo, Visit, VisitPhoto
 
-WINDOW_MARGIN = timedelta(days=1)  # more than BURST_WINDOW; the speed check's older legs come from one more query
+WINDOW_MARGIN = timedelta(days=1)  # > BURST_WINDOW; older previous visits come from one more query
 
 
 async def batch_flags(
-    db: AsyncSession, visits: list[Visit], checkins: list[CheckIn], targets: dict[int, Target], settings: Settings
+    db: AsyncSession, rows: list[Visit | CheckIn], targets: dict[int, Target], settings: Settings
 ) -> list[IntegrityFlag]:
-    """The flag rows of new, flushed visits and check-ins (ids set); the caller adds them and commits."""
+    """The flag rows of new, flushed visits and check-ins (ids set), in their order; the caller adds them."""
+    evidence = await load_batch_evidence(db, [r for r in rows if isinstance(r, Visit)])
     flags = []
-    for checkin in checkins:
-        target = targets[checkin.target_id]
-        for finding in await checkin_findings(checkin, target):
-            flags.append(
-                new_flag(finding, user_id=checkin.user_id, target=target, at=checkin.device_time, checkin_id=checkin.id)
-            )
-    evidence = await load_batch_evidence(db, visits)
-    for visit in visits:
-        target = targets[visit.target_id]
-        for finding in findings_from(visit, target, settings, evidence[visit.id]):  # type: ignore[index]
-            flags.append(
-                new_flag(finding, user_id=visit.user_id, target=target, at=visit.visited_at, visit_id=visit.id)
-            )
+    for row in rows:
+        target = targets[row.target_id]
+        if isinstance(row, Visit):
+            for finding in findings_from(row, target, settings, evidence[row.id]):  # type: ignore[index]
+                flags.append(new_flag(finding, user_id=row.user_id, target=target, at=row.visited_at, visit_id=row.id))
+        else:
+            for finding in await checkin_findings(row, target):
+                flags.append(
+                    new_flag(finding, user_id=row.user_id, target=target, at=row.device_time, checkin_id=row.id)
+                )
     return flags
 
 
@@ -66,17 +67,45 @@ async def load_batch_evidence(db: AsyncSession, visits: list[Visit]) -> dict[int
     for visit in visits:
         if visit.visit_type in FIELD_TYPES:
             by_user[visit.user_id].append(visit)
-    others: dict[int, list[Visit]] = {}
-    for user_id, field_visits in by_user.items():
-        others[user_id] = sorted(await _field_rows(db, user_id, field_visits), key=lambda r: r.id)  # type: ignore[arg-type, return-value]
+    timelines = {user_id: Timeline(await _field_rows(db, user_id, mine)) for user_id, mine in by_user.items()}
     evidence = {}
     for visit in visits:
         found = Evidence(photos.get(visit.id, []), links.get(visit.id, 0))  # type: ignore[arg-type]
         if visit.visit_type in FIELD_TYPES:
-            found.earlier = [r for r in others[visit.user_id] if r.id < visit.id]  # type: ignore[operator]
+            found.earlier = timelines[visit.user_id].earlier(visit)
         found.look_alikes = [row for row in look_alikes if row[1].id < visit.id]  # type: ignore[operator]
         evidence[visit.id] = found
     return evidence  # type: ignore[return-value]
+
+
+class Timeline:
+    """A cadre's field visits by (visit time, id) and by exact spot, to hand each visit of the batch only
+    the rows its checks look at: the burst window before it, the previous located visit, same-spot visits
+    to other targets;
+    all recorded before it (smaller id), each once."""
+
+    def __init__(self, rows: list[Visit]) -> None:
+        self.rows = sorted(rows, key=lambda r: (to_utc(r.visited_at), r.id))
+        self.keys = [(to_utc(r.visited_at), r.id) for r in self.rows]
+        self.spots: dict[tuple[float, float], list[Visit]] = defaultdict(list)
+        for row in self.rows:
+            if row.lat is not None and row.lon is not None:
+                self.spots[(row.lat, row.lon)].append(row)
+
+    def earlier(self, visit: Visit) -> list[Visit]:
+        at = to_utc(visit.visited_at)
+        end = bisect_left(self.keys, (at, visit.id))  # rows before the visit (checks._before)
+        start = bisect_left(self.keys, (at - BURST_WINDOW,))
+        picked = {r.id: r for r in self.rows[start:end] if r.id < visit.id}  # type: ignore[operator]
+        for i in range(end - 1, -1, -1):  # the previous located visit recorded before this one
+            row = self.rows[i]
+            if row.id < visit.id and row.lat is not None and row.lon is not None:  # type: ignore[operator]
+                picked[row.id] = row
+                break
+        if visit.lat is not None and visit.lon is not None:
+            spot = self.spots.get((visit.lat, visit.lon), [])
+            picked.update((r.id, r) for r in spot if r.id < visit.id and r.target_id != visit.target_id)  # type: ignore[operator]
+        return list(picked.values())
 
 
 async def _photos(db: AsyncSession, visit_ids: list[int]) -> tuple[dict[int, list[Photo]], dict[int, int]]:
@@ -110,11 +139,29 @@ async def _field_rows(db: AsyncSession, user_id: int, visits: list[Visit]) -> li
     )
     if before is not None:
         rows[before.id] = before
-    lats = sorted({v.lat for v in visits if v.lat is not None})
-    for start in range(0, len(lats), 400):
-        for row in await db.scalars(mine.where(Visit.lat.in_(lats[start : start + 400]))):  # type: ignore[union-attr]
-            rows[row.id] = row
+    rows.update((r.id, r) for r in await _spot_rows(db, mine, visits))
     return list(rows.values())
+
+
+async def _spot_rows(db: AsyncSession, mine: Any, visits: list[Visit]) -> list[Visit]:
+    """Earlier visits at the batch's exact spots: per spot and target the latest one recorded before the
+    batch is enough for ``same_coords_reasons`` (the batch's own rows come with the window)."""
+    spots = sorted({(v.lat, v.lon) for v in visits if v.lat is not None and v.lon is not None})
+    first_id = min(v.id for v in visits)  # type: ignore[type-var]
+    found: list[Visit] = []
+    for start in range(0, len(spots), 400):
+        latest = (
+            select(func.max(Visit.id))
+            .where(
+                Visit.user_id == visits[0].user_id,
+                Visit.visit_type.in_(FIELD_TYPES),  # type: ignore[attr-defined]
+                Visit.id < first_id,  # type: ignore[operator]
+                tuple_(Visit.lat, Visit.lon).in_(spots[start : start + 400]),
+            )
+            .group_by(Visit.lat, Visit.lon, Visit.target_id)
+        )
+        found.extend(await db.scalars(mine.where(Visit.id.in_(latest))))  # type: ignore[union-attr]
+    return found
 
 
 async def _look_alikes(db: AsyncSession, photos: list[Photo], below_id: int) -> list[tuple[str, Visit, str]]:

@@ -1,5 +1,6 @@
-"""Batch sync from the phone's outbox: every item is decoded, checked and stored on its own (one
-transaction each), idempotently by its client uuid, and answered created / duplicate / rejected."""
+"""Batch sync from the phone's outbox: every item is decoded, checked and stored on its own, idempotently
+by its client uuid, and answered created / duplicate / rejected. New check-ins and visits of a batch are
+written together by ``sync.bulk`` (same checks, same answers); the rest one transaction per item."""
 
 from __future__ import annotations
 
@@ -23,10 +24,11 @@ from server.errors import AppError
 from server.ledger.lifecycle import record_event
 from server.ledger.models import Concern, ConcernState
 from server.ledger.service import new_concern
+from server.sync.bulk import FOREIGN_PHOTO, checkin_input, record_bulk, visit_input
 from server.sync.schemas import MAX_ITEMS, SyncItem, SyncResult
 from server.visits.models import CheckIn, Photo, Visit
 from server.visits.photos import check_uuid
-from server.visits.schemas import CheckInInput, ConcernInput, Recorded, VisitInput
+from server.visits.schemas import Recorded
 from server.visits.service import (
     _assigned_target,
     check_time,
@@ -77,15 +79,7 @@ def _raw_uuid(raw: msgspec.Raw) -> str:
 
 
 async def sync_checkin(db: AsyncSession, viewer: Viewer, settings: Settings, item: SyncItem) -> Recorded:
-    data = CheckInInput(
-        uuid=item.uuid,
-        target_id=item.target_id,
-        lat=item.lat,
-        lon=item.lon,
-        accuracy=item.accuracy,
-        device_time=item.created_at,
-    )
-    return await record_checkin(db, viewer, settings, data)
+    return await record_checkin(db, viewer, settings, checkin_input(item))
 
 
 async def _check_photo_owner(db: AsyncSession, viewer: Viewer, photo_uuids: list[str]) -> None:
@@ -96,25 +90,12 @@ async def _check_photo_owner(db: AsyncSession, viewer: Viewer, photo_uuids: list
         select(Photo.uuid).where(Photo.uuid.in_(uuids), Photo.user_id != viewer.id).limit(1)  # type: ignore[attr-defined]
     )
     if foreign is not None:
-        raise AppError("照片编号已被其他用户使用，请删除这条记录中的照片后重新拍摄。", 409)
+        raise AppError(FOREIGN_PHOTO, 409)
 
 
 async def sync_visit(db: AsyncSession, viewer: Viewer, settings: Settings, item: SyncItem) -> Recorded:
     await _check_photo_owner(db, viewer, item.photo_uuids)
-    data = VisitInput(
-        uuid=item.uuid,
-        target_id=item.target_id,
-        visit_type=item.visit_type,
-        visited_at=item.visited_at or item.created_at,
-        lat=item.lat,
-        lon=item.lon,
-        accuracy=item.accuracy,
-        notes=item.notes,
-        topics=list(item.topics),
-        photo_uuids=list(item.photo_uuids),
-        concerns=[ConcernInput(text=c.text, category=c.category, uuid=c.uuid) for c in item.concerns],
-    )
-    recorded = await record_visit(db, viewer, settings, data)
+    recorded = await record_visit(db, viewer, settings, visit_input(item))
     if recorded.created:  # the device clock, not only the stated visit time
         recorded.flags = sorted(set(recorded.flags) | set(time_flags(to_utc(item.created_at), utcnow())))
     return recorded
@@ -219,11 +200,12 @@ async def sync_batch(db: AsyncSession, viewer: Viewer, settings: Settings, body:
     retries it, and the items already stored answer 'duplicate'."""
     decoded = [decode_item(viewer, n, raw) for n, raw in enumerate(decode_envelope(body), start=1)]
     known = await known_records(db, [d for d in decoded if isinstance(d, SyncItem)])
+    bulk = await record_bulk(db, viewer, settings, decoded, known)  # new check-ins and visits in one write
     await db.rollback()
     results = []
-    for entry in decoded:
+    for n, entry in enumerate(decoded):
         if isinstance(entry, SyncItem):
-            entry = known.get((entry.kind, entry.uuid)) or await record_item(db, viewer, settings, entry)
+            entry = known.get((entry.kind, entry.uuid)) or bulk.get(n) or await record_item(db, viewer, settings, entry)
         results.append(entry)
     return results
 

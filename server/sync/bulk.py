@@ -1,0 +1,240 @@
+"""The bulk path of a sync batch (docs/sync.md): the batch's new check-ins and visits are checked with the
+same pure functions as the per-item path, looked up with a few queries for the whole batch, and written in
+one transaction (multi-row inserts, integrity flags from ``integrity.batch``).
+
+Items still stand alone: everything that can reject an item is decided before anything is written, and
+rejected items write nothing. The answers (status, flags, error text, ids) are the ones the per-item path
+would give. Whatever this path does not handle (concerns, an item whose target is not found, a batch
+that repeats a uuid) is left to the per-item path; if the bulk transaction fails anyway (a concurrent
+replay of the same uuids), it is rolled back and the whole batch goes the per-item way.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import and_, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from server.accounts.models import OrgUnit
+from server.accounts.service import Viewer
+from server.clock import local_today, to_utc, utcnow
+from server.config import Settings
+from server.errors import AppError
+from server.integrity.batch import batch_flags
+from server.ledger.models import Concern
+from server.places.models import Assignment, Target
+from server.places.service import active_assignment_clause, in_scope_clause
+from server.sync.schemas import SyncItem, SyncResult
+from server.visits.models import CheckIn, Photo, Visit
+from server.visits.photos import check_uuid
+from server.visits.schemas import CheckInInput, ConcernInput, VisitInput
+from server.visits.service import (
+    check_checkin_input,
+    check_visit_input,
+    checkin_flags,
+    checkin_row,
+    require_assigned,
+    time_flags,
+    visit_links,
+    visit_rows,
+)
+
+BULK_KINDS = ("checkin", "visit")
+Entry = SyncItem | SyncResult
+
+
+def visit_input(item: SyncItem) -> VisitInput:
+    return VisitInput(
+        uuid=item.uuid,
+        target_id=item.target_id,
+        visit_type=item.visit_type,
+        visited_at=item.visited_at or item.created_at,
+        lat=item.lat,
+        lon=item.lon,
+        accuracy=item.accuracy,
+        notes=item.notes,
+        topics=list(item.topics),
+        photo_uuids=list(item.photo_uuids),
+        concerns=[ConcernInput(text=c.text, category=c.category, uuid=c.uuid) for c in item.concerns],
+    )
+
+
+def checkin_input(item: SyncItem) -> CheckInInput:
+    return CheckInInput(
+        uuid=item.uuid,
+        target_id=item.target_id,
+        lat=item.lat,
+        lon=item.lon,
+        accuracy=item.accuracy,
+        device_time=item.created_at,
+    )
+
+
+def bulk_candidates(decoded: list[Entry], known: dict[tuple[str, str], SyncResult]) -> list[tuple[int, SyncItem]]:
+    """(position, item) of the new check-ins and visits, or none when the batch is unusual: a repeated uuid,
+    or a concern item whose uuid or visit the bulk write would store before it (the per-item order matters)."""
+    items = [(n, e) for n, e in enumerate(decoded) if isinstance(e, SyncItem)]
+    if max(Counter((e.kind, e.uuid) for _, e in items).values(), default=1) > 1:
+        return []
+    visit_at = {e.uuid: n for n, e in items if e.kind == "visit"}
+    inner = {c.uuid.lower() for _, e in items if e.kind == "visit" for c in e.concerns if c.uuid}
+    for n, e in items:
+        if e.kind == "concern" and (e.uuid in inner or visit_at.get((e.visit_uuid or "").lower(), -1) > n):
+            return []
+    return [(n, e) for n, e in items if e.kind in BULK_KINDS and (e.kind, e.uuid) not in known]
+
+
+async def _targets(db: AsyncSession, viewer: Viewer, ids: set[int]) -> dict[int, tuple[Target, bool]]:
+    """Targets in the viewer's scope, each with whether the viewer holds an active assignment: one query."""
+    rows = await db.execute(
+        select(Target, Assignment.id)
+        .join(OrgUnit, OrgUnit.id == Target.org_unit_id)
+        .outerjoin(
+            Assignment,
+            and_(
+                Assignment.target_id == Target.id,
+                Assignment.user_id == viewer.id,
+                active_assignment_clause(local_today()),
+            ),
+        )
+        .where(Target.id.in_(sorted(ids)), in_scope_clause(viewer))  # type: ignore[union-attr]
+    )
+    found: dict[int, tuple[Target, bool]] = {}
+    for target, assignment_id in rows.all():
+        held = found.get(target.id, (target, False))[1]
+        found[target.id] = (target, held or assignment_id is not None)
+    return found
+
+
+async def _foreign_photos(db: AsyncSession, viewer: Viewer, uuids: set[str]) -> set[str]:
+    if not uuids:
+        return set()
+    stmt = select(Photo.uuid).where(Photo.uuid.in_(sorted(uuids)), Photo.user_id != viewer.id)  # type: ignore[attr-defined]
+    return set(await db.scalars(stmt))
+
+
+def _photo_uuids(item: SyncItem) -> list[str] | AppError:
+    try:
+        return [check_uuid(p, "照片编号") for p in item.photo_uuids]
+    except AppError as exc:
+        return exc
+
+
+FOREIGN_PHOTO = "照片编号已被其他用户使用，请删除这条记录中的照片后重新拍摄。"
+
+
+@dataclass
+class Staged:
+    """A new row of the batch with what goes with it, before the write."""
+
+    position: int
+    row: Visit | CheckIn
+    flags: list[str] = field(default_factory=list)  # the answer's flags of a visit (time flags)
+    concerns: list[Concern] = field(default_factory=list)
+    photo_uuids: list[str] = field(default_factory=list)
+
+
+async def record_bulk(
+    db: AsyncSession, viewer: Viewer, settings: Settings, decoded: list[Entry], known: dict[tuple[str, str], SyncResult]
+) -> dict[int, SyncResult]:
+    """Answers by position for the batch's new check-ins and visits, stored in one transaction; positions
+    missing from the answer are left to the per-item path (all of them when the write failed)."""
+    pending = bulk_candidates(decoded, known)
+    if len(pending) < 2:
+        return {}
+    photos = {n: _photo_uuids(item) for n, item in pending if item.kind == "visit"}
+    foreign = await _foreign_photos(db, viewer, {u for p in photos.values() if isinstance(p, list) for u in p})
+    targets = await _targets(db, viewer, {item.target_id for _, item in pending})
+    received = utcnow()
+    answers: dict[int, SyncResult] = {}
+    staged: list[Staged] = []
+    for n, item in pending:
+        try:
+            one = _stage(n, viewer, settings, item, photos.get(n), foreign, targets, received)
+        except AppError as exc:
+            answers[n] = SyncResult(uuid=item.uuid, status="rejected", error=exc.message)
+            continue
+        if one is not None:
+            staged.append(one)
+    if not staged:
+        return answers
+    try:
+        await _write(db, staged, {target.id: target for target, _ in targets.values()}, settings)  # type: ignore[misc]
+    except IntegrityError:  # a concurrent replay stored some of these uuids first: redo the batch item by item
+        await db.rollback()
+        return {}
+    for s in staged:
+        flags = checkin_flags(s.row) if isinstance(s.row, CheckIn) else s.flags
+        answers[s.position] = SyncResult(uuid=s.row.uuid, status="created", flags=flags, id=s.row.id)
+    return answers
+
+
+async def _write(db: AsyncSession, staged: list[Staged], targets: dict[int, Target], settings: Settings) -> None:
+    """One transaction: check-ins and visits (ids read back by uuid), photo links, concerns, flags."""
+    for model in (CheckIn, Visit):
+        rows = [s.row for s in staged if isinstance(s.row, model)]
+        await insert_rows(db, rows)
+        for start in range(0, len(rows), 400):
+            chunk = rows[start : start + 400]
+            found = await db.execute(select(model.uuid, model.id).where(model.uuid.in_([r.uuid for r in chunk])))  # type: ignore[attr-defined]
+            ids = dict(found.all())
+            for row in chunk:
+                row.id = ids[row.uuid]
+    for s in staged:
+        for concern in s.concerns:
+            concern.visit_id = s.row.id
+    await insert_rows(
+        db, [link for s in staged if isinstance(s.row, Visit) for link in visit_links(s.row, s.photo_uuids)]
+    )
+    await insert_rows(db, [concern for s in staged for concern in s.concerns])
+    await insert_rows(db, await batch_flags(db, [s.row for s in staged], targets, settings))
+    await db.commit()
+
+
+async def insert_rows(db: AsyncSession, rows: Sequence[SQLModel]) -> None:
+    """New rows of one table in one multi-row INSERT (executemany, no RETURNING: no statement per row)."""
+    if not rows:
+        return
+    table = type(rows[0]).__table__  # type: ignore[attr-defined]
+    columns = [c.key for c in table.columns if not c.primary_key or c.key != "id"]
+    await db.execute(table.insert(), [{c: getattr(row, c) for c in columns} for row in rows])
+
+
+def _stage(
+    position: int,
+    viewer: Viewer,
+    settings: Settings,
+    item: SyncItem,
+    photo_uuids: list[str] | AppError | None,
+    foreign: set[str],
+    targets: dict[int, tuple[Target, bool]],
+    received: datetime,
+) -> Staged | None:
+    """One item's rows, checked in the per-item path's order (``sync_visit``/``record_visit``,
+    ``record_checkin``); None when its target is not found (the per-item path answers that)."""
+    if item.kind == "checkin":
+        checked = check_checkin_input(checkin_input(item), received)
+        if item.target_id not in targets:
+            return None
+        target = require_assigned(*targets[item.target_id])
+        return Staged(position, checkin_row(viewer, settings, item.uuid, checked, target, received))
+    if isinstance(photo_uuids, AppError):
+        raise photo_uuids
+    assert photo_uuids is not None
+    if foreign.intersection(photo_uuids):
+        raise AppError(FOREIGN_PHOTO, 409)
+    data = visit_input(item)
+    data.photo_uuids = photo_uuids
+    checked = check_visit_input(data, received)
+    if item.target_id not in targets:
+        return None
+    target = require_assigned(*targets[item.target_id])
+    visit, concerns = visit_rows(viewer, data, checked, target, received)
+    flags = sorted(set(time_flags(checked.at, received)) | set(time_flags(to_utc(item.created_at), received)))
+    return Staged(position, visit, flags, concerns, photo_uuids)
