@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import and_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -46,6 +46,7 @@ from server.visits.service import (
 )
 
 BULK_KINDS = ("checkin", "visit")
+DEADLOCK = "40P01"  # PostgreSQL's deadlock_detected
 Entry = SyncItem | SyncResult
 
 
@@ -166,7 +167,11 @@ async def record_bulk(
         return answers
     try:
         await _write(db, staged, {target.id: target for target, _ in targets.values()}, settings)  # type: ignore[misc]
-    except IntegrityError:  # a concurrent replay stored some of these uuids first: redo the batch item by item
+    except DBAPIError as exc:
+        # A concurrent replay stored some of these uuids first, or two such writers deadlocked (PostgreSQL
+        # aborts one): roll back and redo the batch item by item. Anything else fails the request.
+        if not isinstance(exc, IntegrityError) and getattr(exc.orig, "sqlstate", None) != DEADLOCK:
+            raise
         await db.rollback()
         return {}
     for s in staged:
