@@ -3,7 +3,7 @@
 // "有新版本，点击更新". Caches:
 //   shell-<VERSION>  CSS, JS, vendored libraries, icons, /offline, the manifest: cache first.
 //   pages-v1         pages I opened (今日, targets, forms, 日志, 同步): network first, cached copy offline.
-//   data-v1          /api/v1/assignments (my targets with coordinates): network first.
+//   data-v1          /api/v1/assignments (my targets with coordinates), photo thumbnails: network first.
 //   assets-v1        static files outside the shell (a capability's own script): network first.
 // POST requests are never cached: offline records go to the IndexedDB outbox (static/js/outbox*.js).
 /* global MinqingOutbox */
@@ -16,6 +16,7 @@ var DATA = "minqing-data-v1";
 var ASSETS = "minqing-assets-v1"; // other static files (a capability's own script): network first
 var KEEP = [SHELL, PAGES, DATA, ASSETS];
 var MAX_PAGES = 80;
+var MAX_DATA = 300;
 var epoch = 0; // bumped when the pages are forgotten: fetches started before must not store afterwards
 var NO_PAGE_CACHE = /^\/(login|logout|sw\.js|offline|api\/|photos\/|static\/)/;
 
@@ -46,9 +47,9 @@ function stamped(response) {
   });
 }
 
-function trim(cache) {
+function trim(cache, max) {
   return cache.keys().then(function (keys) {
-    return Promise.all(keys.slice(0, Math.max(0, keys.length - MAX_PAGES)).map(function (k) { return cache.delete(k); }));
+    return Promise.all(keys.slice(0, Math.max(0, keys.length - max)).map(function (k) { return cache.delete(k); }));
   });
 }
 
@@ -58,7 +59,7 @@ function store(cacheName, url, response, started) {
     if (started !== epoch) return null;
     return caches.open(cacheName).then(function (cache) {
       return cache.delete(url).then(function () { return cache.put(url, copy); })
-        .then(function () { return cacheName === PAGES ? trim(cache) : null; });
+        .then(function () { return trim(cache, cacheName === PAGES ? MAX_PAGES : MAX_DATA); });
     });
   });
 }
@@ -143,7 +144,10 @@ self.addEventListener("fetch", function (event) {
     }));
     return;
   }
-  if (url.pathname === "/api/v1/assignments") { event.respondWith(networkFirst(event, DATA)); return; }
+  if (url.pathname === "/api/v1/assignments" || /^\/photos\/[0-9a-fA-F-]+\/thumb$/.test(url.pathname)) {
+    event.respondWith(networkFirst(event, DATA)); // thumbnails: cached visit pages keep their photos offline
+    return;
+  }
   if (NO_PAGE_CACHE.test(url.pathname)) return;
   var fragment = request.headers.get("HX-Request") === "true" && request.headers.get("HX-Boosted") !== "true";
   if (request.mode === "navigate" || (!fragment && (request.headers.get("Accept") || "").indexOf("text/html") >= 0) ||
