@@ -255,3 +255,35 @@ def test_pending_photo_shows_uploading(client: TestClient, world: World, setting
 
     run(link())
     assert "照片上传中" in client.get(f"/visits/{visit_id}").text
+
+
+def test_concurrent_double_submit_stores_one_visit(settings: Settings, world: World) -> None:
+    """Two requests with the same uuid at once (a double tap on a slow network): one visit, one 'duplicate'."""
+    import asyncio
+
+    from server.accounts.service import Viewer
+    from server.visits.schemas import ConcernInput, VisitInput
+    from server.visits.service import record_visit
+
+    viewer = Viewer(world.users["cadre_a"], "cadre_a", "王干部", "cadre", world.units["town_a"], "/1/2/", "甲镇")
+    visit_uuid = str(uuid.uuid4())
+
+    def data() -> VisitInput:
+        return VisitInput(uuid=visit_uuid, target_id=world.targets["house_1"], visit_type="home", visited_at=None,
+                          lat=VILLAGE_A[0], lon=VILLAGE_A[1], accuracy=8, notes="同时提交两次",
+                          concerns=[ConcernInput(text="路灯坏了", category="problem", uuid=str(uuid.uuid4()))])
+
+    async def scenario() -> list[bool]:
+        engine = create_engine(settings.database_url)
+        maker = session_maker(engine)
+
+        async def one() -> bool:
+            async with maker() as db:
+                return (await record_visit(db, viewer, settings, data())).created
+
+        results = await asyncio.gather(one(), one())
+        await engine.dispose()
+        return sorted(results)
+
+    assert run(scenario()) == [False, True]
+    assert count(settings, Visit) == 1

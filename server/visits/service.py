@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid as uuidlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -122,11 +123,19 @@ def checkin_flags(row: CheckIn) -> list[str]:
 
 
 async def _commit_once(
-    db: AsyncSession, row: CheckIn | Visit, model: type, flags: list[str], settings: Settings
+    db: AsyncSession,
+    row: CheckIn | Visit,
+    model: type,
+    flags: list[str],
+    settings: Settings,
+    stage: Callable[[], Awaitable[None]] | None = None,
 ) -> Recorded:
-    """Commit, with the row's integrity flags; when a concurrent replay inserted the same uuid first, answer
-    'duplicate'."""
+    """Run ``stage`` (flushes and dependent rows), then commit with the row's integrity flags. When a
+    concurrent replay inserted the same uuid first (PostgreSQL reports it at the flush, SQLite at the
+    commit), answer 'duplicate'."""
     try:
+        if stage is not None:
+            await stage()
         await check_recorded(db, row, settings)  # flags are written in the same transaction (docs/integrity.md)
         await db.commit()
     except IntegrityError:
@@ -232,12 +241,15 @@ async def record_visit(
     db.add(visit)
     for photo in photos or []:
         db.add(photo)
-    await db.flush()
-    db.add_all(visit_links(visit, data.photo_uuids))
-    for concern in concerns:
-        concern.visit_id = visit.id
-        db.add(concern)
-    return await _commit_once(db, visit, Visit, time_flags(checked.at, received), settings)
+
+    async def stage() -> None:
+        await db.flush()
+        db.add_all(visit_links(visit, data.photo_uuids))
+        for concern in concerns:
+            concern.visit_id = visit.id
+            db.add(concern)
+
+    return await _commit_once(db, visit, Visit, time_flags(checked.at, received), settings, stage)
 
 
 @dataclass
