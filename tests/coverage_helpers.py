@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
+from datetime import date
 from typing import Any, TypeVar
 
 from sqlalchemy import update
@@ -13,32 +13,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.accounts.models import OrgUnit, User
 from server.accounts.service import Viewer, viewer_of
-from server.clock import LOCAL, to_utc
 from server.config import Settings
-from server.db import create_engine, session_maker
 from server.places.models import Assignment
 from server.visits.models import CheckIn, Visit
-from tests.factories import run
+from tests.factories import local, with_db
 
 T = TypeVar("T")
 CAMPAIGN_START = date(2026, 1, 1)
 
 
-def local(text: str) -> datetime:
-    """'2026-10-31 23:30' Asia/Shanghai → aware UTC."""
-    return to_utc(datetime.fromisoformat(text).replace(tzinfo=LOCAL))
 
 
-def with_db(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    async def go() -> T:
-        engine = create_engine(settings.database_url)
-        try:
-            async with session_maker(engine)() as db:
-                return await work(db)
-        finally:
-            await engine.dispose()
-
-    return run(go())
 
 
 def add_rows(settings: Settings, rows: list[Any]) -> None:

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from PIL import Image
+from sqlalchemy import func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.accounts import service as accounts
-from server.accounts.models import OrgUnit
-from server.clock import local_today
+from server.accounts.models import OrgUnit, User
+from server.accounts.service import Viewer, viewer_of
+from server.clock import LOCAL, local_today, to_utc
+from server.config import Settings
 from server.db import create_engine, session_maker
 from server.places.models import Assignment, Target
 
@@ -29,6 +33,43 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion in its own thread (safe while Playwright's loop is running)."""
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()
+
+
+def with_db(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work`` with a session on the test's database (a fresh engine, its own event loop)."""
+
+    async def go() -> T:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_maker(engine)() as db:
+                return await work(db)
+        finally:
+            await engine.dispose()
+
+    return run(go())
+
+
+def count(settings: Settings, model: type) -> int:
+    """How many rows a table holds (for "nothing was saved" assertions)."""
+
+    async def work(db: AsyncSession) -> int:
+        return int(await db.scalar(select(func.count()).select_from(model)) or 0)
+
+    return with_db(settings, work)
+
+
+async def viewer_for(db: AsyncSession, user_id: int) -> Viewer:
+    """The ``Viewer`` a logged-in user is, for calling services directly."""
+    user = await db.get(User, user_id)
+    assert user is not None
+    unit = await db.get(OrgUnit, user.org_unit_id)
+    assert unit is not None
+    return viewer_of(user, unit)
+
+
+def local(text: str) -> datetime:
+    """'2026-10-31 23:30' Asia/Shanghai → aware UTC."""
+    return to_utc(datetime.fromisoformat(text).replace(tzinfo=LOCAL))
 T = TypeVar("T")
 VILLAGE_A = (29.6200, 114.1000)
 VILLAGE_B = (29.4300, 114.0000)

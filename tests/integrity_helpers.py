@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import random
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -14,23 +13,17 @@ from PIL import Image, ImageDraw
 from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.accounts.models import OrgUnit, User
-from server.accounts.service import Viewer, viewer_of
-from server.clock import LOCAL, to_local, to_utc
+from server.clock import to_local
 from server.config import Settings
-from server.db import create_engine, session_maker
 from server.integrity.models import IntegrityFlag
 from server.visits.photos import put_photo
 from server.visits.schemas import CheckInInput, VisitInput
 from server.visits.service import record_checkin, record_visit
-from tests.factories import run
+from tests.factories import viewer_for, with_db
 
 T = TypeVar("T")
 
 
-def local(text: str) -> datetime:
-    """'2026-10-31 23:30' Asia/Shanghai → aware UTC."""
-    return to_utc(datetime.fromisoformat(text).replace(tzinfo=LOCAL))
 
 
 def _dms(value: float) -> tuple[float, float, float]:
@@ -70,23 +63,8 @@ def photo_bytes(
     return buf.getvalue()
 
 
-def with_db(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    async def go() -> T:
-        engine = create_engine(settings.database_url)
-        try:
-            async with session_maker(engine)() as db:
-                return await work(db)
-        finally:
-            await engine.dispose()
-
-    return run(go())
 
 
-async def viewer_for(db: AsyncSession, user_id: int) -> Viewer:
-    user = await db.get(User, user_id)
-    assert user is not None
-    unit = await db.get(OrgUnit, user.org_unit_id)
-    return viewer_of(user, unit)  # type: ignore[arg-type]
 
 
 def record(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any, TypeVar
 
@@ -14,24 +13,13 @@ from server.accounts.models import OrgUnit, User
 from server.accounts.service import Viewer, viewer_of
 from server.clock import utcnow
 from server.config import Settings
-from server.db import create_engine, session_maker
 from server.ledger.models import Concern
 from server.places.models import Target
-from tests.factories import World, run
+from tests.factories import World, with_db
 
 T = TypeVar("T")
 
 
-def with_db(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    async def main() -> T:
-        engine = create_engine(settings.database_url)
-        try:
-            async with session_maker(engine)() as db:
-                return await work(db)
-        finally:
-            await engine.dispose()
-
-    return run(main())
 
 
 async def viewer(db: AsyncSession, username: str) -> Viewer:

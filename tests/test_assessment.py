@@ -33,8 +33,7 @@ from server.ledger import models as ledger
 from server.places.models import Assignment
 from server.visits.models import CheckIn, Visit
 from tests.conftest import csrf, login
-from tests.factories import VILLAGE_A, World
-from tests.integrity_helpers import local, viewer_for, with_db
+from tests.factories import VILLAGE_A, World, local, viewer_for, with_db
 
 AUG = {"start": "2026-08-01", "end": "2026-08-31"}
 HX = {"HX-Request": "true"}

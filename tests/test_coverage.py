@@ -14,8 +14,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from server.config import Settings
 from server.places.models import Assignment
 from tests.conftest import login
-from tests.coverage_helpers import add_rows, assignments_since, checkin, visit, with_db
-from tests.factories import VILLAGE_A, VILLAGE_B, World
+from tests.coverage_helpers import add_rows, assignments_since, checkin, visit
+from tests.factories import VILLAGE_A, VILLAGE_B, World, with_db
 
 OCT = "from=2026-10-01&to=2026-10-31"
 

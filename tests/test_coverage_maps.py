@@ -15,8 +15,8 @@ from server.config import Settings
 from server.coverage import maps
 from server.places.models import Assignment, Target
 from tests.conftest import login
-from tests.coverage_helpers import add_rows, assignments_since, checkin, visit, with_db
-from tests.factories import VILLAGE_A, VILLAGE_B, World
+from tests.coverage_helpers import add_rows, assignments_since, checkin, visit
+from tests.factories import VILLAGE_A, VILLAGE_B, World, with_db
 
 OCT = "from=2026-10-01&to=2026-10-31"
 AROUND_A = "114.09,29.61,114.12,29.66"  # 东风村 and its households, not 西河村 (29.43)

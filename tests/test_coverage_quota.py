@@ -104,7 +104,7 @@ def test_campaign_rules_from_the_database(settings: Settings, boundary_visits: W
     from server.accounts.models import OrgUnit
     from server.coverage.models import CoverageRule, Phase
     from server.coverage.seed import add_default_campaign
-    from tests.coverage_helpers import with_db
+    from tests.factories import with_db
 
     w = boundary_visits
 

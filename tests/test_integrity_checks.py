@@ -11,8 +11,8 @@ from server.clock import local_today
 from server.config import Settings
 from server.media import hamming, process_photo
 from server.visits.models import Photo
-from tests.factories import VILLAGE_A, World
-from tests.integrity_helpers import flags, local, photo_bytes, record, record_ci
+from tests.factories import VILLAGE_A, World, local
+from tests.integrity_helpers import flags, photo_bytes, record, record_ci
 
 HOUSE_1 = (VILLAGE_A[0] + 0.001, VILLAGE_A[1])  # the world's house_1
 HOUSE_2 = (VILLAGE_A[0] + 0.01, VILLAGE_A[1])  # ≈ 1.1 km north of house_1
@@ -248,7 +248,7 @@ def test_replayed_visit_adds_no_flags(settings: Settings, world: World, cadre: i
 
 def test_photo_rows_keep_their_dhash(settings: Settings, world: World, cadre: int) -> None:
     """Sanity of the fixture: uploads through put_photo carry a 16-hex dHash that the checks use."""
-    from tests.integrity_helpers import with_db
+    from tests.factories import with_db
 
     genuine(settings, world, cadre, 70, day_at("09:00"))
 
@@ -266,7 +266,7 @@ def test_near_duplicate_search_uses_the_dhash_chunk_indexes(settings: Settings) 
     from sqlalchemy import text
 
     from server.integrity.checks import near_duplicates
-    from tests.integrity_helpers import with_db
+    from tests.factories import with_db
 
     async def plan(db):  # type: ignore[no-untyped-def]
         sql = near_duplicates("0123456789abcdef", 10).compile(db.bind, compile_kwargs={"literal_binds": True})
@@ -283,7 +283,7 @@ def test_photo_uploaded_after_its_visit_is_checked_on_arrival(settings: Settings
     import uuid
 
     from server.visits.photos import put_photo
-    from tests.integrity_helpers import viewer_for, with_db
+    from tests.factories import viewer_for, with_db
 
     first = genuine(settings, world, cadre, 80, day_at("09:00"))
     later_uuid = str(uuid.uuid4())

@@ -19,8 +19,8 @@ from server.config import Settings
 from server.integrity.models import IntegrityFlag, SpotCheck
 from server.integrity.spotcheck import draw_sample
 from tests.conftest import csrf, login
-from tests.factories import PASSWORD, VILLAGE_A, World
-from tests.integrity_helpers import flags, local, photo_bytes, record, with_db
+from tests.factories import PASSWORD, VILLAGE_A, World, local, with_db
+from tests.integrity_helpers import flags, photo_bytes, record
 
 HOUSE_1 = (VILLAGE_A[0] + 0.001, VILLAGE_A[1])
 HX = {"HX-Request": "true"}

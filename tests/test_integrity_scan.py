@@ -10,8 +10,8 @@ import pytest
 from server.__main__ import main as cli_main
 from server.config import Settings, reset_settings
 from server.visits.models import Visit
-from tests.factories import VILLAGE_A, World
-from tests.integrity_helpers import flags, local, with_db
+from tests.factories import VILLAGE_A, World, local, with_db
+from tests.integrity_helpers import flags
 
 
 def main(argv: list[str]) -> int:

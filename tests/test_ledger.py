@@ -13,8 +13,8 @@ from sqlalchemy import select
 from server.ledger.lifecycle import ACTIONS
 from server.ledger.models import ConcernEvent, ConcernState
 from tests.conftest import bearer, csrf, login
-from tests.factories import World
-from tests.ledger_support import STATE_FIELDS, get_concern, make_concern, with_db
+from tests.factories import World, with_db
+from tests.ledger_support import STATE_FIELDS, get_concern, make_concern
 
 STATES = [s.value for s in ConcernState]
 

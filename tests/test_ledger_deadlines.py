@@ -14,8 +14,8 @@ from server.ledger import reminders
 from server.ledger.deadlines import WorkCalendar, deadline_status, default_deadline
 from server.ledger.models import CalendarDay, Concern, ConcernEvent, DeadlineRule
 from tests.conftest import csrf, login
-from tests.factories import World
-from tests.ledger_support import STATE_FIELDS, get_concern, make_concern, viewer, with_db
+from tests.factories import World, with_db
+from tests.ledger_support import STATE_FIELDS, get_concern, make_concern, viewer
 
 # 2025-09-29 is a Monday; 2025-10-01..07 were the National Day holidays, 2025-09-28 and 10-11 make-up days.
 NATIONAL_DAY = WorkCalendar(

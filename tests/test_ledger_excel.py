@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from server.ledger.public import mask_name
 from server.places.models import Assignment, Target
 from tests.conftest import csrf, login
-from tests.factories import World
-from tests.ledger_support import STATE_FIELDS, make_concern, with_db
+from tests.factories import World, with_db
+from tests.ledger_support import STATE_FIELDS, make_concern
 
 
 def workbook(response) -> object:  # type: ignore[no-untyped-def]

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from server.clock import local_today, utcnow
 from server.ledger.models import Concern, ConcernEvent, LookBack
 from tests.conftest import csrf, login
-from tests.factories import World
-from tests.ledger_support import STATE_FIELDS, make_concern, with_db
+from tests.factories import World, with_db
+from tests.ledger_support import STATE_FIELDS, make_concern
 
 
 def meeting_form(client: TestClient, world: World, held_on: date, items: list[str], leaders: bool = True) -> dict:

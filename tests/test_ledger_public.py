@@ -24,7 +24,7 @@ from server.ledger.public import mask_name, scrub
 from server.places.models import Target
 from server.visits.models import VisitPhoto
 from tests.conftest import csrf, login
-from tests.ledger_support import with_db
+from tests.factories import with_db
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ from server.ledger.models import Rating, RatingToken
 from server.ledger.ratings import satisfaction_by_cadre
 from server.visits.models import Visit
 from tests.conftest import csrf, login
-from tests.factories import World
-from tests.ledger_support import STATE_FIELDS, get_concern, make_concern, with_db
+from tests.factories import World, with_db
+from tests.ledger_support import STATE_FIELDS, get_concern, make_concern
 
 
 def closed_concern(settings, world: World, **extra):  # type: ignore[no-untyped-def]

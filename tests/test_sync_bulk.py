@@ -28,8 +28,8 @@ from server.sync.service import batch_session, decode_envelope, decode_item, kno
 from server.visits.models import CheckIn, Visit, VisitPhoto
 from server.visits.photos import put_photo
 from tests import pg
-from tests.factories import VILLAGE_A, World, run
-from tests.integrity_helpers import photo_bytes, viewer_for
+from tests.factories import VILLAGE_A, World, run, viewer_for
+from tests.integrity_helpers import photo_bytes
 from tests.test_sync import count
 
 

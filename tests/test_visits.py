@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 from bs4 import BeautifulSoup
 from litestar.testing import TestClient
-from sqlalchemy import func, select
 
 from server.clock import to_local, utcnow
 from server.config import Settings
@@ -17,18 +16,7 @@ from server.db import create_engine, session_maker
 from server.ledger.models import Concern
 from server.visits.models import CheckIn, Photo, Visit, VisitPhoto
 from tests.conftest import csrf, login
-from tests.factories import VILLAGE_A, World, jpeg_bytes, run
-
-
-def count(settings: Settings, model: type) -> int:
-    async def _count() -> int:
-        engine = create_engine(settings.database_url)
-        async with session_maker(engine)() as db:
-            n = await db.scalar(select(func.count()).select_from(model))
-        await engine.dispose()
-        return int(n or 0)
-
-    return run(_count())
+from tests.factories import VILLAGE_A, World, count, jpeg_bytes, run
 
 
 def checkin(client: TestClient, target_id: int, lat: float, lon: float, **extra: str):  # type: ignore[no-untyped-def]

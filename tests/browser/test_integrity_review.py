@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from server.clock import local_today
-from tests.factories import VILLAGE_A
-from tests.integrity_helpers import local, photo_bytes, record
+from tests.factories import VILLAGE_A, local
+from tests.integrity_helpers import photo_bytes, record
 from tests.live import browser_login
 
 pytestmark = pytest.mark.browser
