@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.accounts.models import ROLE_LABELS, AuthSession, LoginAttempt, OrgUnit, Role, User
 from server.clock import utcnow
-from server.errors import AppError
+from server.errors import AppError, NotFound
 
 _hasher = PasswordHasher()
 # Hashes a fixed password once, so unknown usernames cost as much time as wrong passwords.
@@ -192,6 +192,28 @@ async def units_in_scope(db: AsyncSession, viewer: Viewer) -> list[OrgUnit]:
         select(OrgUnit).where(OrgUnit.path.startswith(viewer.unit_path)).order_by(OrgUnit.path)  # type: ignore[attr-defined]
     )
     return list(rows)
+
+
+async def unit_in_scope(db: AsyncSession, viewer: Viewer, unit_id: int | None) -> OrgUnit:
+    """The viewer's own unit, or ``unit_id`` when it lies in the viewer's subtree (else 404)."""
+    unit = await db.get(OrgUnit, unit_id if unit_id is not None else viewer.unit_id)
+    if unit is None or not unit.path.startswith(viewer.unit_path):
+        raise NotFound("找不到该单位，或它不在您的管辖范围内。")
+    return unit
+
+
+async def person_in_scope(db: AsyncSession, viewer: Viewer, user_id: int) -> tuple[User, OrgUnit]:
+    """A user whose unit lies in the viewer's subtree, with that unit (else 404)."""
+    row = (
+        await db.execute(
+            select(User, OrgUnit)
+            .join(OrgUnit, OrgUnit.id == User.org_unit_id)
+            .where(User.id == user_id, OrgUnit.path.startswith(viewer.unit_path))  # type: ignore[attr-defined]
+        )
+    ).first()
+    if row is None:
+        raise NotFound("找不到该人员，或其不在您的管辖范围内。")
+    return row[0], row[1]
 
 
 def in_scope(viewer: Viewer, unit_path: str) -> bool:

@@ -21,12 +21,12 @@ from sqlalchemy import func, literal, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.accounts.models import ROLE_LABELS, OrgUnit, User
-from server.accounts.service import Viewer
+from server.accounts.service import Viewer, unit_in_scope
 from server.assessment import sources
 from server.assessment.models import AssessmentConfig
 from server.clock import local_today, period_bounds_utc, utcnow
 from server.errors import AppError
-from server.integrity.service import cadres_in_unit, unit_in_scope
+from server.integrity.service import cadres_in_unit
 from server.integrity.spotcheck import check_period
 
 NO_DATA = "暂无数据"

@@ -12,14 +12,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.accounts.models import OrgUnit, User
-from server.accounts.service import Viewer
+from server.accounts.models import OrgUnit
+from server.accounts.service import Viewer, person_in_scope, unit_in_scope
 from server.clock import local_day, local_today
 from server.coverage import periods
 from server.coverage.quota import QuotaLine, QuotaResult, TallyCache, quotas
 from server.coverage.report import Coverage, Report, build_report
 from server.coverage.rules import rules_for
-from server.errors import AppError, NotFound
+from server.errors import AppError
 from server.visits.models import Visit
 
 __all__ = ["QuotaLine", "QuotaResult", "cadre_quota", "check_window"]
@@ -47,17 +47,6 @@ def check_window(first: date, last: date) -> None:
         raise AppError("时间范围过长（最多两年），请缩短后重试。", 400)
 
 
-async def person_in_scope(db: AsyncSession, viewer: Viewer, user_id: int) -> tuple[User, OrgUnit]:
-    row = (
-        await db.execute(
-            select(User, OrgUnit)
-            .join(OrgUnit, OrgUnit.id == User.org_unit_id)
-            .where(User.id == user_id, OrgUnit.path.startswith(viewer.unit_path))  # type: ignore[attr-defined]
-        )
-    ).first()
-    if row is None:
-        raise NotFound("找不到该人员，或其不在您的管辖范围内。")
-    return row[0], row[1]
 
 
 async def cadre_quota(db: AsyncSession, viewer: Viewer, user_id: int, first: date, last: date) -> QuotaResult:
@@ -91,12 +80,6 @@ def window(first: date | None, last: date | None) -> tuple[date, date]:
     return first, last
 
 
-async def unit_in_scope(db: AsyncSession, viewer: Viewer, unit_id: int | None) -> OrgUnit:
-    """The viewer's own unit, or ``unit_id`` when it lies in the viewer's subtree (else 404)."""
-    unit = await db.get(OrgUnit, unit_id if unit_id is not None else viewer.unit_id)
-    if unit is None or not unit.path.startswith(viewer.unit_path):
-        raise NotFound("找不到该单位，或它不在您的管辖范围内。")
-    return unit
 
 
 async def breadcrumbs(db: AsyncSession, viewer: Viewer, unit: OrgUnit) -> list[OrgUnit]:

@@ -8,8 +8,8 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.accounts.models import OrgUnit, User
-from server.accounts.service import Viewer
+from server.accounts.models import User
+from server.accounts.service import Viewer, person_in_scope
 from server.clock import day_bounds_utc, utcnow
 from server.diary.models import DiaryNote
 from server.errors import AppError, Conflict, NotFound
@@ -40,19 +40,14 @@ class DiaryDay:
 
 
 async def diary_user(db: AsyncSession, viewer: Viewer, user_id: int | None) -> User:
-    """The viewer themself, or (for leaders/supervisors) a cadre in their scope."""
+    """The viewer themself, or (for leaders/supervisors) a person in their scope; a cadre reads only their own."""
     if user_id is None or user_id == viewer.id:
         user = await db.get(User, viewer.id)
-    else:
-        user = await db.scalar(
-            select(User)
-            .join(OrgUnit, OrgUnit.id == User.org_unit_id)
-            .where(User.id == user_id, OrgUnit.path.startswith(viewer.unit_path))  # type: ignore[attr-defined]
-        )
-        if viewer.role == "cadre":
-            user = None
-    if user is None:
+        assert user is not None
+        return user
+    if viewer.role == "cadre":
         raise NotFound("找不到该干部，或不在您的管辖范围内。")
+    user, _ = await person_in_scope(db, viewer, user_id)
     return user
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import case, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.accounts.models import OrgUnit, User
-from server.accounts.service import Viewer
+from server.accounts.service import Viewer, unit_in_scope
 from server.clock import local_day, utcnow
 from server.config import Settings, get_settings
 from server.errors import AppError, NotFound
@@ -276,12 +276,6 @@ async def cadres_in_unit(db: AsyncSession, unit_path: str) -> list[tuple[User, O
     return [(u, o) for u, o in rows.all()]
 
 
-async def unit_in_scope(db: AsyncSession, viewer: Viewer, unit_id: int | None) -> OrgUnit:
-    """The given unit (default: the viewer's own) when it lies in the viewer's subtree, else 404."""
-    unit = await db.get(OrgUnit, unit_id or viewer.unit_id)
-    if unit is None or not unit.path.startswith(viewer.unit_path):
-        raise NotFound("找不到该单位，或它不在您的管辖范围内。")
-    return unit
 
 
 async def check_photo_arrival(db: AsyncSession, photo_uuid: str, settings: Settings) -> None:

@@ -16,11 +16,10 @@ from sqlalchemy import case, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.accounts.models import OrgUnit, User
-from server.accounts.service import Viewer
+from server.accounts.service import Viewer, unit_in_scope
 from server.clock import period_bounds_utc, utcnow
 from server.errors import AppError, NotFound
 from server.integrity.models import SPOT_RESULT_LABELS, SpotCheck, SpotCheckRun
-from server.integrity.service import unit_in_scope
 from server.places.models import Target
 from server.visits.models import Visit
 
