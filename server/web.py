@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
-from litestar import Request
+from litestar import Request, Response
 from litestar.response import Redirect, Template
 
 from server import clock
@@ -93,3 +94,15 @@ def fmt_distance(meters: float | None) -> str:
     if meters is None:
         return "—"
     return f"{meters / 1000:.1f} 公里" if meters >= 1000 else f"{meters:.0f} 米"
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def xlsx_response(content: bytes, filename: str) -> Response:
+    """An Excel download with a Chinese file name (RFC 5987), never cached (it holds personal data)."""
+    return Response(
+        content,
+        media_type=XLSX,
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}", "Cache-Control": "no-store"},
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, get, post
 from litestar.response import Response, Template
@@ -14,9 +14,7 @@ from server.accounts.service import units_in_scope
 from server.assessment import service
 from server.assessment.export import workbook_bytes
 from server.integrity.periods import parse_period
-from server.web import render, see_other
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+from server.web import render, see_other, xlsx_response
 
 
 class AssessmentController(Controller):
@@ -59,12 +57,7 @@ class AssessmentController(Controller):
         end: str | None = None,
     ) -> Response:
         table = await self._table(request, db, unit_id, start, end)
-        name = quote(f"考核_{table.unit.name}_{table.first}_{table.last}.xlsx")
-        return Response(
-            workbook_bytes(table),
-            media_type=XLSX,
-            headers={"Content-Disposition": f"attachment; filename=assessment.xlsx; filename*=UTF-8''{name}"},
-        )
+        return xlsx_response(workbook_bytes(table), f"考核_{table.unit.name}_{table.first}_{table.last}.xlsx")
 
     @post("/config", guards=[requires_role(Role.supervisor)], include_in_schema=False)
     async def configure(self, request: Request, db: AsyncSession) -> Response:

@@ -27,7 +27,6 @@ from server.ledger.models import (
 )
 from server.ledger.public import mask_name, public_who, scrub
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 EXPORT_LIMIT = 20000
 LEDGER_COLUMNS: list[tuple[str, int]] = [
     ("序号", 6),

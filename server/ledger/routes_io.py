@@ -8,7 +8,6 @@ import secrets
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
@@ -23,19 +22,14 @@ from server.ledger import excel, imports, lists
 from server.ledger.deadlines import DEFAULT_RULES, load_rules
 from server.ledger.forms import filters_from, opt_date, opt_int, text
 from server.ledger.models import CONCERN_CATEGORY_LABELS, URGENCY_LABELS, CalendarDay, DeadlineRule
-from server.web import render, see_other
+from server.web import render, see_other, xlsx_response
 
 MAX_IMPORT_BYTES = 10 * 1024 * 1024
 UPLOAD_TTL_SECONDS = 86400
 _UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
-def xlsx(content: bytes, filename: str) -> Response:
-    return Response(
-        content,
-        media_type=excel.XLSX,
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}", "Cache-Control": "no-store"},
-    )
+xlsx = xlsx_response
 
 
 class ExportController(Controller):
