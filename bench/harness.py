@@ -48,7 +48,7 @@ def free_port() -> int:
 
 
 def county_copy(source: Path, dest: Path, households: int = 150_000, visits: int = 2_000_000) -> Path:
-    """A private copy of the county database (built by bench/county.py first if missing)."""
+    """A private, migrated copy of the county database (built by bench/county.py first if missing)."""
     if not source.exists():
         subprocess.run(
             [
@@ -66,6 +66,9 @@ def county_copy(source: Path, dest: Path, households: int = 150_000, visits: int
     for suffix in ("", "-wal", "-shm"):
         Path(f"{dest}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(source, dest)
+    from server.db import migrate
+
+    migrate(f"sqlite+aiosqlite:///{dest}")  # as `serve` would: a county built before a migration gets it
     return dest
 
 
