@@ -174,3 +174,30 @@ def test_assignment_warnings(client: TestClient, settings: Settings, world: Worl
     assert "赵书记" in drivers.get_text() and "现联系 0 个" in drivers.get_text()
     villages = soup.select_one("[data-metric=links][data-kind=village]")
     assert "符合要求" in villages.get_text()  # 赵书记 links one village (1–3)
+
+
+def test_small_box_searches_place_first_on_sqlite(settings: Settings, world: World) -> None:
+    """One village's box uses the (lat, lon, time) index; a county-wide box keeps the time index."""
+    from datetime import datetime
+
+    from sqlalchemy import text
+
+    from server.clock import UTC
+    from server.visits.models import Visit
+
+    if not settings.is_sqlite:
+        pytest.skip("the planner hint is for SQLite; PostgreSQL plans by its statistics")
+    start, end = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)
+
+    async def plans(db: AsyncSession) -> list[str]:
+        out = []
+        for box in ((114.09, 29.61, 114.11, 29.63), (113.5, 29.0, 114.8, 30.0)):
+            stmt = select(Visit.id).where(maps.in_window_and_box(db, Visit, Visit.visited_at, start, end, box))
+            compiled = stmt.compile(db.bind, compile_kwargs={"literal_binds": True})
+            rows = (await db.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))).all()
+            out.append(" ".join(str(r[-1]) for r in rows))
+        return out
+
+    small, large = with_db(settings, plans)
+    assert "ix_visit_place" in small
+    assert "ix_visit_place" not in large

@@ -47,13 +47,20 @@ def in_bbox(lat: Any, lon: Any, bbox: BBox) -> Any:
 PLACE_FIRST_DEGREES = 0.2
 
 
-def in_window(db: AsyncSession, column: Any, start: Any, end: Any, bbox: BBox) -> Any:
-    """``start <= column < end``. For a small box on SQLite the column is written ``+column``, which keeps
-    the planner off the time index so it searches the place index (it cannot tell the box is small)."""
+def _unindexed(db: AsyncSession, column: Any) -> Any:
+    """``+column`` on SQLite: the same value, but the planner will not use an index on it."""
+    if db.bind.dialect.name != "sqlite":
+        return column
+    return type_coerce(literal_column(f"+{column.table.name}.{column.name}"), column.type)
+
+
+def in_window_and_box(db: AsyncSession, model: Any, time: Any, start: Any, end: Any, bbox: BBox) -> Any:
+    """``start <= time < end`` inside the box. SQLite cannot tell a small box from a large one, so we tell
+    it: a small box is searched place-first (the time column unindexed), a large one time-first."""
     small = bbox[2] - bbox[0] <= PLACE_FIRST_DEGREES and bbox[3] - bbox[1] <= PLACE_FIRST_DEGREES
-    if small and db.bind.dialect.name == "sqlite":
-        column = type_coerce(literal_column(f"+{column.table.name}.{column.name}"), column.type)
-    return and_(column >= start, column < end)
+    lat = model.lat if small else _unindexed(db, model.lat)
+    when = _unindexed(db, time) if small else time
+    return and_(when >= start, when < end, in_bbox(lat, model.lon, bbox))
 
 
 def _cell(lat: Any, lon: Any, bbox: BBox) -> tuple[Any, Any, float, float]:
@@ -197,8 +204,8 @@ async def map_visits(
     else:
         scoped = exists(select(literal(1)).where(t.id == Visit.target_id, _scope(path, t)))
         c_scoped = exists(select(literal(1)).where(t.id == CheckIn.target_id, _scope(path, t)))
-    where = [in_window(db, Visit.visited_at, start, end, bbox), in_bbox(Visit.lat, Visit.lon, bbox), scoped]
-    c_where = [in_window(db, CheckIn.device_time, start, end, bbox), in_bbox(CheckIn.lat, CheckIn.lon, bbox), c_scoped]
+    where = [in_window_and_box(db, Visit, Visit.visited_at, start, end, bbox), scoped]
+    c_where = [in_window_and_box(db, CheckIn, CheckIn.device_time, start, end, bbox), c_scoped]
     if user_id is not None:
         where.append(Visit.user_id == user_id)
         c_where.append(CheckIn.user_id == user_id)
