@@ -60,3 +60,17 @@ def utc_text(value: datetime) -> str:
 def fmt_local(value: datetime | None, pattern: str = "%Y-%m-%d %H:%M") -> str:
     local = to_local(value)
     return local.strftime(pattern) if local else ""
+
+
+def parse_day(raw: str | None, what: str = "日期") -> date | None:
+    """A ``YYYY-MM-DD`` day from a form or query; empty → None; anything else → a Chinese 400."""
+    from server.errors import AppError
+
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise AppError(f"{what}格式应为 YYYY-MM-DD，例如 2026-10-01。", 400) from None
+

@@ -10,19 +10,14 @@ from litestar.response import Template
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.accounts.guards import requires_login
-from server.clock import local_today
+from server.clock import local_today, parse_day
 from server.diary import service
 from server.errors import AppError, Conflict
 from server.web import render, see_other
 
 
 def _day(raw: str | None) -> date:
-    if not raw:
-        return local_today()
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise AppError("日期格式应为 YYYY-MM-DD。", 400) from None
+    return parse_day(raw) or local_today()
 
 
 class DiaryController(Controller):

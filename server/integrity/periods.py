@@ -4,18 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from server.clock import local_today
+from server.clock import local_today, parse_day
 from server.errors import AppError
-
-
-def parse_day(raw: str | None, what: str) -> date | None:
-    raw = (raw or "").strip()
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise AppError(f"{what}格式应为 YYYY-MM-DD，例如 2026-10-01。", 400) from None
 
 
 def parse_period(first: str | None, last: str | None) -> tuple[date, date]:

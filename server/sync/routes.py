@@ -14,7 +14,7 @@ from litestar.response import Template
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.accounts.guards import requires_field, requires_login
-from server.clock import utcnow
+from server.clock import parse_day, utcnow
 from server.config import Settings
 from server.diary import service as diary
 from server.errors import AppError
@@ -28,10 +28,10 @@ UNSUPPORTED_TYPE = "请以图片格式上传照片（Content-Type: image/jpeg、
 
 
 def _day(raw: str) -> date:
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise AppError("日期格式应为 YYYY-MM-DD，例如 2026-05-01。", 400) from None
+    day = parse_day(raw)
+    if day is None:
+        raise AppError("缺少日期，格式应为 YYYY-MM-DD。", 400)
+    return day
 
 
 def _documented_body(data: SyncRequest) -> SyncRequest:
