@@ -75,11 +75,13 @@ class Phone:
         self.stop = threading.Event()
         self.items: list[dict[str, Any]] = []
         self.photos: dict[str, bytes] = {}
-        start = datetime.now(UTC) - timedelta(days=3)
+        # All in the past, however many batches: the server refuses times more than a day ahead.
+        spacing = timedelta(minutes=45)
+        start = datetime.now(UTC) - spacing * (batches * BATCH_SIZE) - timedelta(hours=1)
         for n in range(batches * BATCH_SIZE):
             photo_uuid = str(uuid.uuid4())
             self.photos[photo_uuid] = jpeg_bytes(320, 240, color=(tag * 70 % 255, n * 5 % 255, 60))
-            at = (start + timedelta(minutes=45 * n)).isoformat()
+            at = (start + spacing * n).isoformat()
             self.items.append({
                 "uuid": str(uuid.uuid4()), "kind": "visit", "created_at": at, "visited_at": at,
                 "target_id": target_id, "lat": where[0] + 0.001, "lon": where[1], "accuracy": 10,
