@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic_core import PydanticUndefined
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
+from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -65,6 +67,38 @@ async def open_session(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator
     """Litestar dependency body: one session per request; uncommitted work is rolled back."""
     async with maker() as session:
         yield session
+
+
+_DEFAULTS: dict[type, list[tuple[str, Any, Callable[[], Any] | None]]] = {}
+
+
+def new_row(model: type[SQLModel], **values: Any) -> dict[str, Any]:
+    """The column values ``model(**values)`` would insert (defaults and default factories filled in, the
+    autoincrement ``id`` left out), as a plain dict: building the ORM object costs ≈ 30 µs, this ≈ 2 µs,
+    which counts when a sync batch writes hundreds of rows (``insert_rows``)."""
+    fields = _DEFAULTS.get(model)
+    if fields is None:
+        columns = set(model.__table__.columns.keys())  # type: ignore[attr-defined]
+        fields = _DEFAULTS[model] = [
+            (name, info.default, info.default_factory)  # type: ignore[misc]
+            for name, info in model.model_fields.items()
+            if name in columns and name != "id"
+        ]
+    row = {}
+    for name, default, factory in fields:
+        if name in values:
+            row[name] = values[name]
+        elif factory is not None:
+            row[name] = factory()
+        else:
+            row[name] = None if default is PydanticUndefined else default
+    return row
+
+
+async def insert_rows(db: AsyncSession, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> None:
+    """New rows of one table in one multi-row INSERT (executemany, no RETURNING: no statement per row)."""
+    if rows:
+        await db.execute(model.__table__.insert(), list(rows))  # type: ignore[attr-defined]
 
 
 def _alembic_config(url: str) -> Any:

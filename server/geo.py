@@ -6,14 +6,32 @@ import json
 import math
 from collections.abc import Sequence
 
-from geopy.distance import geodesic
+from geographiclib.geodesic import Geodesic
+from geopy import units
+from geopy.distance import ELLIPSOIDS
 
 from server.errors import AppError
 
+# geopy's ``geodesic`` builds this ellipsoid (in km) anew for every distance and parses both points
+# (≈ 70 µs a call); built once, the same computation gives the same bits in ≈ 40 µs (tests/test_geo.py).
+_MAJOR_KM, _MINOR_KM, _FLATTENING = ELLIPSOIDS["WGS-84"]
+_WGS84_KM = Geodesic(_MAJOR_KM, _FLATTENING)
+_MEAN_RADIUS_M = 6_371_008.8
+APPROX_ERROR = 0.01  # approx_distance_m is within 1 % of distance_m (sphere vs ellipsoid: ≤ 0.56 %)
+
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Geodesic distance in metres on the WGS-84 ellipsoid."""
-    return float(geodesic((lat1, lon1), (lat2, lon2)).meters)
+    """Geodesic distance in metres on the WGS-84 ellipsoid, exactly as ``geopy.distance.geodesic(…).meters``."""
+    s12 = _WGS84_KM.Inverse(lat1, lon1, lat2, lon2, Geodesic.DISTANCE)["s12"]
+    return float(units.meters(kilometers=s12))
+
+
+def approx_distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle (haversine) distance on the mean sphere, within ``APPROX_ERROR`` of ``distance_m``: for
+    checks that only need to know a leg is clearly short or clearly slow (a few µs instead of ≈ 40)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    h = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    return 2 * _MEAN_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
 def check_coords(lat: float | None, lon: float | None, *, required: bool = True) -> tuple[float, float] | None:

@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.clock import to_utc
 from server.config import Settings
+from server.db import new_row
 from server.integrity.checks import (
     BURST_WINDOW,
     DHASH_CHUNKS,
@@ -31,29 +32,33 @@ from server.integrity.checks import (
     usable_dhash,
 )
 from server.integrity.models import IntegrityFlag
-from server.integrity.service import new_flag
+from server.integrity.service import flag_values
 from server.places.models import Target
 from server.visits.models import CheckIn, Photo, Visit, VisitPhoto
 
+FIELD_COLUMNS = (Visit.id, Visit.user_id, Visit.target_id, Visit.visit_type, Visit.visited_at, Visit.lat, Visit.lon)
 WINDOW_MARGIN = timedelta(days=1)  # > BURST_WINDOW; older previous visits come from one more query
 
 
 async def batch_flags(
-    db: AsyncSession, rows: list[Visit | CheckIn], targets: dict[int, Target], settings: Settings
-) -> list[IntegrityFlag]:
-    """The flag rows of new, flushed visits and check-ins (ids set), in their order; the caller adds them."""
-    evidence = await load_batch_evidence(db, [r for r in rows if isinstance(r, Visit)])
+    db: AsyncSession, visits: list[Visit], checkins: list[CheckIn], targets: dict[int, Target], settings: Settings
+) -> list[dict[str, Any]]:
+    """The flag rows of a batch's new, stored visits and check-ins (ids set; ORM rows or rows of column
+    values), as values for ``db.insert_rows``."""
+    evidence = await load_batch_evidence(db, visits)
     flags = []
-    for row in rows:
-        target = targets[row.target_id]
-        if isinstance(row, Visit):
-            for finding in findings_from(row, target, settings, evidence[row.id]):  # type: ignore[index]
-                flags.append(new_flag(finding, user_id=row.user_id, target=target, at=row.visited_at, visit_id=row.id))
-        else:
-            for finding in await checkin_findings(row, target):
-                flags.append(
-                    new_flag(finding, user_id=row.user_id, target=target, at=row.device_time, checkin_id=row.id)
-                )
+    for visit in visits:
+        target = targets[visit.target_id]
+        for finding in findings_from(visit, target, settings, evidence[visit.id]):  # type: ignore[index]
+            values = flag_values(finding, user_id=visit.user_id, target=target, at=visit.visited_at, visit_id=visit.id)
+            flags.append(new_row(IntegrityFlag, **values))
+    for checkin in checkins:
+        target = targets[checkin.target_id]
+        for finding in await checkin_findings(checkin, target):
+            values = flag_values(
+                finding, user_id=checkin.user_id, target=target, at=checkin.device_time, checkin_id=checkin.id
+            )
+            flags.append(new_row(IntegrityFlag, **values))
     return flags
 
 
@@ -130,13 +135,22 @@ async def _field_rows(db: AsyncSession, user_id: int, visits: list[Visit]) -> li
     (speed, burst), the last located one before the window (speed), and exact-coordinate matches (any time)."""
     times = [to_utc(v.visited_at) for v in visits]
     low, high = min(times) - WINDOW_MARGIN, max(times) + WINDOW_MARGIN
-    mine = select(Visit).where(Visit.user_id == user_id, Visit.visit_type.in_(FIELD_TYPES))  # type: ignore[attr-defined]
-    rows = {r.id: r for r in await db.scalars(mine.where(Visit.visited_at >= low, Visit.visited_at <= high))}
-    before = await db.scalar(
-        mine.where(Visit.lat.is_not(None), Visit.visited_at < low)  # type: ignore[union-attr]
-        .order_by(Visit.visited_at.desc(), Visit.id.desc())  # type: ignore[attr-defined, union-attr]
-        .limit(1)
+    # Plain rows of the columns the checks read, not ORM objects: a window can hold hundreds. The batch's
+    # own rows are in memory already.
+    mine = select(*FIELD_COLUMNS).where(Visit.user_id == user_id, Visit.visit_type.in_(FIELD_TYPES))  # type: ignore[attr-defined]
+    ours = [v.id for v in visits]
+    window = await db.execute(
+        mine.where(Visit.visited_at >= low, Visit.visited_at <= high, Visit.id.not_in(ours))  # type: ignore[union-attr]
     )
+    rows: dict[int, Any] = {r.id: r for r in window.all()}
+    rows.update((v.id, v) for v in visits)
+    before = (
+        await db.execute(
+            mine.where(Visit.lat.is_not(None), Visit.visited_at < low)  # type: ignore[union-attr]
+            .order_by(Visit.visited_at.desc(), Visit.id.desc())  # type: ignore[attr-defined, union-attr]
+            .limit(1)
+        )
+    ).first()
     if before is not None:
         rows[before.id] = before
     rows.update((r.id, r) for r in await _spot_rows(db, mine, visits))
@@ -160,7 +174,7 @@ async def _spot_rows(db: AsyncSession, mine: Any, visits: list[Visit]) -> list[V
             )
             .group_by(Visit.lat, Visit.lon, Visit.target_id)
         )
-        found.extend(await db.scalars(mine.where(Visit.id.in_(latest))))  # type: ignore[union-attr]
+        found.extend((await db.execute(mine.where(Visit.id.in_(latest)))).all())  # type: ignore[union-attr]
     return found
 
 

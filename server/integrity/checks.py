@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from server.accounts.models import User
 from server.clock import fmt_local, to_utc
 from server.config import Settings
-from server.geo import distance_m
+from server.geo import APPROX_ERROR, approx_distance_m, distance_m
 from server.integrity.models import FlagCode, Severity
 from server.media import hamming
 from server.places.models import TARGET_KIND_LABELS, Target
@@ -235,9 +235,12 @@ def speed_finding(visit: Visit, rows: list[Visit]) -> Finding | None:
         return None
     prev = max(located, key=lambda r: (to_utc(r.visited_at), r.id))
     assert prev.lat is not None and prev.lon is not None
-    meters = distance_m(prev.lat, prev.lon, visit.lat, visit.lon)
     gap = to_utc(visit.visited_at) - to_utc(prev.visited_at)
     hours = gap.total_seconds() / 3600
+    at_most = approx_distance_m(prev.lat, prev.lon, visit.lat, visit.lon) * (1 + APPROX_ERROR)
+    if at_most < MIN_LEG_M or (hours > 0 and at_most / 1000 / hours <= MAX_SPEED_KMH):
+        return None  # clearly a short or slow leg: the exact distance could not change that
+    meters = distance_m(prev.lat, prev.lon, visit.lat, visit.lon)
     if meters < MIN_LEG_M or (hours > 0 and meters / 1000 / hours <= MAX_SPEED_KMH):
         return None
     speed = "时间完全相同" if hours <= 0 else f"折合 {meters / 1000 / hours:.0f} 公里/小时"

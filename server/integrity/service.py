@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -56,7 +57,7 @@ async def check_checkin(db: AsyncSession, checkin_id: int) -> list[IntegrityFlag
     )
 
 
-def new_flag(
+def flag_values(
     finding: Finding,
     *,
     user_id: int,
@@ -64,18 +65,18 @@ def new_flag(
     at: datetime,
     visit_id: int | None = None,
     checkin_id: int | None = None,
-) -> IntegrityFlag:
-    """The flag row of a finding on a visit or check-in (also used by ``integrity.batch``)."""
-    return IntegrityFlag(
-        visit_id=visit_id,
-        checkin_id=checkin_id,
-        user_id=user_id,
-        org_unit_id=target.org_unit_id,
-        occurred_at=at,
-        code=finding.code,
-        severity=finding.severity,
-        message=finding.message,
-    )
+) -> dict[str, Any]:
+    """The fields of a finding's flag row on a visit or check-in (``integrity.batch`` inserts them as is)."""
+    return {
+        "visit_id": visit_id,
+        "checkin_id": checkin_id,
+        "user_id": user_id,
+        "org_unit_id": target.org_unit_id,
+        "occurred_at": at,
+        "code": finding.code,
+        "severity": finding.severity,
+        "message": finding.message,
+    }
 
 
 async def _apply(
@@ -95,7 +96,10 @@ async def _apply(
     for finding in findings:
         flag = existing.pop(finding.code, None)
         if flag is None:
-            flag = new_flag(finding, user_id=user_id, target=target, at=at, visit_id=visit_id, checkin_id=checkin_id)
+            values = flag_values(
+                finding, user_id=user_id, target=target, at=at, visit_id=visit_id, checkin_id=checkin_id
+            )
+            flag = IntegrityFlag(**values)
             db.add(flag)
         elif flag.status == FlagStatus.open and (flag.message, flag.severity) != (finding.message, finding.severity):
             flag.message, flag.severity, flag.updated_at = finding.message, finding.severity, now
@@ -274,8 +278,6 @@ async def cadres_in_unit(db: AsyncSession, unit_path: str) -> list[tuple[User, O
         .order_by(OrgUnit.path, User.display_name)
     )
     return [(u, o) for u, o in rows.all()]
-
-
 
 
 async def check_photo_arrival(db: AsyncSession, photo_uuid: str, settings: Settings) -> None:

@@ -12,9 +12,10 @@ replay of the same uuids), it is rolled back and the whole batch goes the per-it
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import and_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -25,24 +26,27 @@ from server.accounts.models import OrgUnit
 from server.accounts.service import Viewer
 from server.clock import local_today, to_utc, utcnow
 from server.config import Settings
+from server.db import insert_rows, new_row
 from server.errors import AppError
 from server.integrity.batch import batch_flags
+from server.integrity.models import IntegrityFlag
 from server.ledger.models import Concern
 from server.places.models import Assignment, Target
 from server.places.service import active_assignment_clause, in_scope_clause
 from server.sync.schemas import SyncItem, SyncResult
-from server.visits.models import CheckIn, Photo, Visit
+from server.visits.models import CheckIn, Photo, Visit, VisitPhoto
 from server.visits.photos import check_uuid
 from server.visits.schemas import CheckInInput, ConcernInput, VisitInput
 from server.visits.service import (
     check_checkin_input,
     check_visit_input,
     checkin_flags,
-    checkin_row,
+    checkin_values,
+    link_values,
     require_assigned,
     time_flags,
-    visit_links,
-    visit_rows,
+    visit_concerns,
+    visit_values,
 )
 
 BULK_KINDS = ("checkin", "visit")
@@ -132,13 +136,20 @@ FOREIGN_PHOTO = "照片编号已被其他用户使用，请删除这条记录中
 
 @dataclass
 class Staged:
-    """A new row of the batch with what goes with it, before the write."""
+    """A new row of the batch with what goes with it, before the write. The row is its column values as
+    attributes (the integrity checks read them like an ORM row; building ORM rows costs more than the checks)."""
 
     position: int
-    row: Visit | CheckIn
+    kind: str  # "checkin" | "visit"
+    row: SimpleNamespace
     flags: list[str] = field(default_factory=list)  # the answer's flags of a visit (time flags)
     concerns: list[Concern] = field(default_factory=list)
     photo_uuids: list[str] = field(default_factory=list)
+
+
+def staged_row(model: type[SQLModel], values: dict[str, Any]) -> SimpleNamespace:
+    """A row to insert: every column ``model(**values)`` would set, and ``id`` once it is stored."""
+    return SimpleNamespace(id=None, **new_row(model, **values))
 
 
 async def record_bulk(
@@ -175,18 +186,20 @@ async def record_bulk(
         await db.rollback()
         return {}
     for s in staged:
-        flags = checkin_flags(s.row) if isinstance(s.row, CheckIn) else s.flags
+        flags = checkin_flags(s.row) if s.kind == "checkin" else s.flags  # type: ignore[arg-type]
         answers[s.position] = SyncResult(uuid=s.row.uuid, status="created", flags=flags, id=s.row.id)
     return answers
 
 
 async def _write(db: AsyncSession, staged: list[Staged], targets: dict[int, Target], settings: Settings) -> None:
     """One transaction: check-ins and visits (ids read back by uuid), photo links, concerns, flags."""
-    for model in (CheckIn, Visit):
-        rows = [s.row for s in staged if isinstance(s.row, model)]
-        await insert_rows(db, rows)
-        for start in range(0, len(rows), 400):
-            chunk = rows[start : start + 400]
+    rows: dict[str, list[SimpleNamespace]] = {"checkin": [], "visit": []}
+    for s in staged:
+        rows[s.kind].append(s.row)
+    for kind, model in (("checkin", CheckIn), ("visit", Visit)):
+        await insert_rows(db, model, [{k: v for k, v in vars(r).items() if k != "id"} for r in rows[kind]])
+        for start in range(0, len(rows[kind]), 400):
+            chunk = rows[kind][start : start + 400]
             found = await db.execute(select(model.uuid, model.id).where(model.uuid.in_([r.uuid for r in chunk])))  # type: ignore[attr-defined]
             ids = dict(found.all())
             for row in chunk:
@@ -194,21 +207,17 @@ async def _write(db: AsyncSession, staged: list[Staged], targets: dict[int, Targ
     for s in staged:
         for concern in s.concerns:
             concern.visit_id = s.row.id
-    await insert_rows(
-        db, [link for s in staged if isinstance(s.row, Visit) for link in visit_links(s.row, s.photo_uuids)]
-    )
-    await insert_rows(db, [concern for s in staged for concern in s.concerns])
-    await insert_rows(db, await batch_flags(db, [s.row for s in staged], targets, settings))
+    await insert_rows(db, VisitPhoto, [link for s in staged for link in link_values(s.row.id, s.photo_uuids)])
+    await insert_rows(db, Concern, [column_values(concern) for s in staged for concern in s.concerns])
+    flags = await batch_flags(db, rows["visit"], rows["checkin"], targets, settings)  # type: ignore[arg-type]
+    await insert_rows(db, IntegrityFlag, flags)
     await db.commit()
 
 
-async def insert_rows(db: AsyncSession, rows: Sequence[SQLModel]) -> None:
-    """New rows of one table in one multi-row INSERT (executemany, no RETURNING: no statement per row)."""
-    if not rows:
-        return
-    table = type(rows[0]).__table__  # type: ignore[attr-defined]
-    columns = [c.key for c in table.columns if not c.primary_key or c.key != "id"]
-    await db.execute(table.insert(), [{c: getattr(row, c) for c in columns} for row in rows])
+def column_values(row: SQLModel) -> dict[str, Any]:
+    """A new ORM row's column values for ``insert_rows`` (the autoincrement id left to the database)."""
+    table = type(row).__table__  # type: ignore[attr-defined]
+    return {c.key: getattr(row, c.key) for c in table.columns if c.key != "id" or not c.primary_key}
 
 
 def _stage(
@@ -228,7 +237,8 @@ def _stage(
         if item.target_id not in targets:
             return None
         target = require_assigned(*targets[item.target_id])
-        return Staged(position, checkin_row(viewer, settings, item.uuid, checked, target, received))
+        values = checkin_values(viewer, settings, item.uuid, checked, target, received)
+        return Staged(position, "checkin", staged_row(CheckIn, values))
     if isinstance(photo_uuids, AppError):
         raise photo_uuids
     assert photo_uuids is not None
@@ -240,6 +250,7 @@ def _stage(
     if item.target_id not in targets:
         return None
     target = require_assigned(*targets[item.target_id])
-    visit, concerns = visit_rows(viewer, data, checked, target, received)
+    visit = staged_row(Visit, visit_values(viewer, data, checked, target, received))
+    concerns = visit_concerns(viewer, data, checked, target, received)
     flags = sorted(set(time_flags(checked.at, received)) | set(time_flags(to_utc(item.created_at), received)))
-    return Staged(position, visit, flags, concerns, photo_uuids)
+    return Staged(position, "visit", visit, flags, concerns, photo_uuids)

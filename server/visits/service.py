@@ -6,6 +6,7 @@ import uuid as uuidlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -87,34 +88,35 @@ async def record_checkin(db: AsyncSession, viewer: Viewer, settings: Settings, d
     received = utcnow()
     checked = check_checkin_input(data, received)
     target = await _assigned_target(db, viewer, data.target_id)
-    row = checkin_row(viewer, settings, data.uuid, checked, target, received)
+    row = CheckIn(**checkin_values(viewer, settings, data.uuid, checked, target, received))
     db.add(row)
     return await _commit_once(db, row, CheckIn, time_flags(checked.at, received), settings)
 
 
-def checkin_row(
+def checkin_values(
     viewer: Viewer, settings: Settings, uuid: str, checked: Checked, target: Target, received: datetime
-) -> CheckIn:
-    """The check-in row (a target kind that needs no check-in → 400)."""
+) -> dict[str, Any]:
+    """The check-in row's fields (a target kind that needs no check-in → 400); ``CheckIn(**…)`` makes the row,
+    the sync's bulk path inserts them as they are."""
     if target.kind not in CHECKIN_KINDS:
         raise AppError(f"{TARGET_KIND_LABELS.get(target.kind, target.kind)}不需要签到，请直接登记走访。", 400)
     assert checked.coords is not None
     lat, lon = checked.coords
     radius = settings.checkin_radius_m.get(target.kind, 1000.0)
     dist = distance_m(lat, lon, target.lat, target.lon) if target.lat is not None else None
-    return CheckIn(
-        uuid=uuid,
-        user_id=viewer.id,
-        target_id=target.id,  # type: ignore[arg-type]
-        lat=lat,
-        lon=lon,
-        accuracy=checked.accuracy,
-        device_time=checked.at,
-        received_at=received,
-        distance_m=dist,
-        radius_m=radius,
-        off_site=dist is not None and dist > radius,
-    )
+    return {
+        "uuid": uuid,
+        "user_id": viewer.id,
+        "target_id": target.id,
+        "lat": lat,
+        "lon": lon,
+        "accuracy": checked.accuracy,
+        "device_time": checked.at,
+        "received_at": received,
+        "distance_m": dist,
+        "radius_m": radius,
+        "off_site": dist is not None and dist > radius,
+    }
 
 
 def checkin_flags(row: CheckIn) -> list[str]:
@@ -181,29 +183,35 @@ def check_visit_input(data: VisitInput, received: datetime) -> Checked:
     return Checked(coords, accuracy, check_time(data.visited_at, received, "走访时间"))
 
 
-def visit_rows(
+def visit_values(
     viewer: Viewer, data: VisitInput, checked: Checked, target: Target, received: datetime
-) -> tuple[Visit, list[Concern]]:
-    """The visit row and its concern rows (their ``visit_id`` is set once the visit has its id)."""
+) -> dict[str, Any]:
+    """The visit row's fields; ``Visit(**…)`` makes the row, the sync's bulk path inserts them as they are."""
     coords = checked.coords
     dist = None
     if coords and target.lat is not None and target.lon is not None:
         dist = distance_m(coords[0], coords[1], target.lat, target.lon)
-    visit = Visit(
-        uuid=data.uuid,
-        user_id=viewer.id,
-        target_id=target.id,  # type: ignore[arg-type]
-        visit_type=data.visit_type,
-        visited_at=checked.at,
-        received_at=received,
-        lat=coords[0] if coords else None,
-        lon=coords[1] if coords else None,
-        accuracy=checked.accuracy,
-        distance_m=dist,
-        notes=data.notes.strip(),
-        topics="|".join(data.topics),
-    )
-    concerns = [
+    return {
+        "uuid": data.uuid,
+        "user_id": viewer.id,
+        "target_id": target.id,
+        "visit_type": data.visit_type,
+        "visited_at": checked.at,
+        "received_at": received,
+        "lat": coords[0] if coords else None,
+        "lon": coords[1] if coords else None,
+        "accuracy": checked.accuracy,
+        "distance_m": dist,
+        "notes": data.notes.strip(),
+        "topics": "|".join(data.topics),
+    }
+
+
+def visit_concerns(
+    viewer: Viewer, data: VisitInput, checked: Checked, target: Target, received: datetime
+) -> list[Concern]:
+    """The visit's concern rows (their ``visit_id`` is set once the visit has its id)."""
+    return [
         Concern(
             uuid=check_uuid(concern.uuid) if concern.uuid else new_uuid(),
             target_id=target.id,  # type: ignore[arg-type]
@@ -216,12 +224,12 @@ def visit_rows(
         )
         for concern in data.concerns
     ]
-    return visit, concerns
 
 
-def visit_links(visit: Visit, photo_uuids: list[str]) -> list[VisitPhoto]:
+def link_values(visit_id: int, photo_uuids: list[str]) -> list[dict[str, Any]]:
+    """The visit's photo links in order, each photo once."""
     return [
-        VisitPhoto(visit_id=visit.id, photo_uuid=photo_uuid, position=position)  # type: ignore[arg-type]
+        {"visit_id": visit_id, "photo_uuid": photo_uuid, "position": position}
         for position, photo_uuid in enumerate(dict.fromkeys(photo_uuids))
     ]
 
@@ -237,14 +245,15 @@ async def record_visit(
     received = utcnow()
     checked = check_visit_input(data, received)
     target = await _assigned_target(db, viewer, data.target_id)
-    visit, concerns = visit_rows(viewer, data, checked, target, received)
+    visit = Visit(**visit_values(viewer, data, checked, target, received))
+    concerns = visit_concerns(viewer, data, checked, target, received)
     db.add(visit)
     for photo in photos or []:
         db.add(photo)
 
     async def stage() -> None:
         await db.flush()
-        db.add_all(visit_links(visit, data.photo_uuids))
+        db.add_all(VisitPhoto(**link) for link in link_values(visit.id, data.photo_uuids))  # type: ignore[arg-type]
         for concern in concerns:
             concern.visit_id = visit.id
             db.add(concern)
