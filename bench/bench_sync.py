@@ -49,6 +49,15 @@ COLUMNS = (
 )
 
 
+def loop_name() -> str:
+    """What uvicorn's "auto" picks: uvloop and httptools when installed, else asyncio and h11."""
+    import importlib.util
+
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return f"{loop} + {http}"
+
+
 def cadres_with_households(db: Path, count: int) -> list[tuple[str, int, list[tuple[int, float, float]]]]:
     """(username, user id, [(household id, lat, lon)]) for `count` cadres spread over the county."""
     con = sqlite3.connect(db)
@@ -203,9 +212,12 @@ async def ingest(server: Server, shares: list[list[tuple[dict[str, str], list[li
                         raise RuntimeError(f"not created: {bad[:2]}")
                     created += len(results)
 
-    t0 = time.perf_counter()
+    t0, client0, server0 = time.perf_counter(), time.process_time(), server.cpu_seconds()
     await asyncio.gather(*(client(share) for share in shares))
-    return created / (time.perf_counter() - t0), created
+    elapsed = time.perf_counter() - t0
+    client_cpu, server_cpu = time.process_time() - client0, server.cpu_seconds() - server0
+    print(f"   CPU during ingest: server {server_cpu / elapsed:.0%} of a core, client {client_cpu / elapsed:.0%}")
+    return created / elapsed, created
 
 
 async def closed_loop(
@@ -239,6 +251,7 @@ def main() -> None:
     parser.add_argument("--visits", type=int, default=3_000, help="visits for the ingest run")
     parser.add_argument("--clients", type=int, default=4, help="cadres syncing at once in the ingest run")
     parser.add_argument("--per-client", type=int, default=10, help="single-item syncs per client (latency run)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--pg", help="postgresql:// URL of a county loaded by bench/county.py --pg (copied per run)")
     args = parser.parse_args()
     work_dir = Path(tempfile.mkdtemp(prefix="minqing-bench-"))
@@ -264,9 +277,10 @@ def main() -> None:
         floor_batches = [b for _, _, homes in people[:n_ingest] for b in batches_for(homes, batches_per_cadre, 100)]
         floor = asyncio.run(bare_executemany(db, floor_batches, people[-1][1]))  # a cadre not in the ingest run
     ingest_people = people[:n_ingest]
-    print(f"database: {'PostgreSQL' if args.pg else 'SQLite'}")
+    database = "PostgreSQL" if args.pg else "SQLite"
+    print(f"database: {database}; server: uvicorn, {args.workers} worker(s), {loop_name()}")
 
-    server = Server(database_url, work_dir)
+    server = Server(database_url, work_dir, workers=args.workers)
     try:
         tokens = [server.token(username, PASSWORD) for username, _, _ in people]
         shares: list[list] = [[] for _ in range(args.clients)]

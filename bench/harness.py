@@ -75,7 +75,9 @@ def county_copy(source: Path, dest: Path, households: int = 150_000, visits: int
 class Server:
     """`python -m uvicorn server.asgi:app` on a free port, on the given database."""
 
-    def __init__(self, database_url: str, data_dir: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, database_url: str, data_dir: Path, extra_env: dict[str, str] | None = None, workers: int = 1
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -101,6 +103,8 @@ class Server:
                 "--log-level",
                 "warning",
                 "--no-access-log",
+                "--workers",
+                str(workers),
             ],
             cwd=ROOT,
             env=env,
@@ -122,6 +126,22 @@ class Server:
         r = httpx.post(f"{self.url}/api/v1/auth/token", json={"username": username, "password": password}, timeout=30)
         r.raise_for_status()
         return {"Authorization": f"Bearer {r.json()['token']}"}
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server and its worker processes."""
+        tick = os.sysconf("SC_CLK_TCK")
+        pids = [self.process.pid]
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        if children.exists():
+            pids += [int(p) for p in children.read_text().split()]
+        total = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / tick
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.accounts.middleware import AuthMiddleware
 from server.config import ROOT, Settings, get_settings
-from server.db import create_engine, session_maker
+from server.db import create_engine, read_session_maker, session_maker
 from server.errors import handle_exception
 from server.security import SecurityHeadersMiddleware, check_csrf, check_path_ids
 from server.web import fmt_distance, jinja_globals
@@ -80,7 +80,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             create_static_files_router(path="/static", directories=[static_dir], name="static"),
             *_capability_routes(),
         ],
-        state=State({"settings": settings, "engine": engine, "db_maker": session_maker(engine)}),
+        state=State(
+            {
+                "settings": settings,
+                "engine": engine,
+                "db_maker": session_maker(engine),
+                "db_read_maker": read_session_maker(engine),
+            }
+        ),
         dependencies={"db": Provide(provide_db), "settings": Provide(provide_settings, sync_to_thread=False)},
         middleware=[SecurityHeadersMiddleware(settings.cookie_secure), AuthMiddleware()],
         before_request=before_request,

@@ -2,7 +2,9 @@
 
 Every write goes through one ``AsyncSession`` that the service commits once, so a request is one
 transaction. On SQLite each transaction starts with ``BEGIN IMMEDIATE`` so concurrent writers wait
-for the lock (``busy_timeout``) instead of failing half-way with "database is locked".
+for the lock (``busy_timeout``) instead of failing half-way with "database is locked". Work that only
+reads (the login lookup of every request, a sync batch's lookups) runs in read transactions instead
+(``read_session_maker``, ``read_phase``): a plain ``BEGIN`` that neither takes nor waits for the lock.
 """
 
 from __future__ import annotations
@@ -10,18 +12,20 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from pydantic_core import PydanticUndefined
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+READ_ONLY = "minqing_read_only"  # execution option: this transaction only reads
 
 
 def _prepare_sqlite(url: str) -> None:
@@ -50,7 +54,7 @@ def create_engine(url: str, pool_size: int = 10, **kwargs: Any) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
         return engine
     if pool_size <= 0:
@@ -61,6 +65,29 @@ def create_engine(url: str, pool_size: int = 10, **kwargs: Any) -> AsyncEngine:
 
 def session_maker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+def read_session_maker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that only read. On SQLite their transactions begin with a plain ``BEGIN``: in WAL mode they
+    see the last commit and neither take nor wait for the write lock. Never write through them."""
+    return session_maker(engine.execution_options(**{READ_ONLY: True}))
+
+
+@asynccontextmanager
+async def read_phase(db: AsyncSession) -> AsyncIterator[None]:
+    """For a session bound to one connection (``AsyncSession(bind=connection)``): the block's statements
+    run in a read transaction, ended when the block ends, so that looking things up and thinking about
+    them does not hold SQLite's write lock. The next transaction on the connection writes as usual."""
+    connection = db.bind
+    assert isinstance(connection, AsyncConnection), "read_phase needs a session bound to a connection"
+    await db.rollback()
+    await connection.execution_options(**{READ_ONLY: True})
+    try:
+        yield
+        await db.commit()  # ends the read transaction; unlike a rollback it keeps the loaded rows usable
+    finally:
+        await db.rollback()
+        await connection.execution_options(**{READ_ONLY: False})
 
 
 async def open_session(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:

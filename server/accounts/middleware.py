@@ -45,7 +45,7 @@ class AuthMiddleware(ASGIMiddleware):
             if token is None:
                 token, kind = _cookie_value(scope, SESSION_COOKIE), "cookie"
             if token:
-                maker = scope["litestar_app"].state.db_maker
+                maker = scope["litestar_app"].state.db_read_maker  # a read transaction: no write lock
                 async with maker() as db:
                     viewer = await viewer_for_token(db, token, kind)
                 if viewer is not None:

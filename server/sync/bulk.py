@@ -11,6 +11,7 @@ replay of the same uuids), it is rolled back and the whole batch goes the per-it
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,6 +51,7 @@ from server.visits.service import (
 )
 
 BULK_KINDS = ("checkin", "visit")
+YIELD_EVERY = 10  # staged items between turns of the event loop (≈ 1 ms)
 DEADLOCK = "40P01"  # PostgreSQL's deadlock_detected
 Entry = SyncItem | SyncResult
 
@@ -152,32 +154,49 @@ def staged_row(model: type[SQLModel], values: dict[str, Any]) -> SimpleNamespace
     return SimpleNamespace(id=None, **new_row(model, **values))
 
 
-async def record_bulk(
+@dataclass
+class BulkPlan:
+    """The batch's new check-ins and visits, checked and staged (``plan_bulk``), ready for ``write_bulk``."""
+
+    staged: list[Staged]
+    targets: dict[int, Target]
+    rejected: dict[int, SyncResult]  # by position: refused while staging, nothing to write
+
+
+async def plan_bulk(
     db: AsyncSession, viewer: Viewer, settings: Settings, decoded: list[Entry], known: dict[tuple[str, str], SyncResult]
-) -> dict[int, SyncResult]:
-    """Answers by position for the batch's new check-ins and visits, stored in one transaction; positions
-    missing from the answer are left to the per-item path (all of them when the write failed)."""
+) -> BulkPlan | None:
+    """Look up and check the batch's new check-ins and visits, and build their rows: reads only, so the
+    caller runs it in a read transaction (``db.read_phase``). None when the batch is for the per-item path."""
     pending = bulk_candidates(decoded, known)
-    if len(pending) < 2:
-        return {}
+    if not pending:
+        return None
     photos = {n: _photo_uuids(item) for n, item in pending if item.kind == "visit"}
     foreign = await _foreign_photos(db, viewer, {u for p in photos.values() if isinstance(p, list) for u in p})
     targets = await _targets(db, viewer, {item.target_id for _, item in pending})
     received = utcnow()
-    answers: dict[int, SyncResult] = {}
-    staged: list[Staged] = []
-    for n, item in pending:
+    plan = BulkPlan([], {target.id: target for target, _ in targets.values()}, {})  # type: ignore[misc]
+    for k, (n, item) in enumerate(pending, start=1):
+        if k % YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # let a batch that holds SQLite's write lock go on (docs/sync.md)
         try:
             one = _stage(n, viewer, settings, item, photos.get(n), foreign, targets, received)
         except AppError as exc:
-            answers[n] = SyncResult(uuid=item.uuid, status="rejected", error=exc.message)
+            plan.rejected[n] = SyncResult(uuid=item.uuid, status="rejected", error=exc.message)
             continue
         if one is not None:
-            staged.append(one)
-    if not staged:
+            plan.staged.append(one)
+    return plan
+
+
+async def write_bulk(db: AsyncSession, plan: BulkPlan, settings: Settings) -> dict[int, SyncResult]:
+    """Store a plan in one transaction: answers by position for its check-ins and visits; positions
+    missing from the answer are left to the per-item path (all of them when the write failed)."""
+    answers = dict(plan.rejected)
+    if not plan.staged:
         return answers
     try:
-        await _write(db, staged, {target.id: target for target, _ in targets.values()}, settings)  # type: ignore[misc]
+        await _write(db, plan.staged, plan.targets, settings)
     except DBAPIError as exc:
         # A concurrent replay stored some of these uuids first, or two such writers deadlocked (PostgreSQL
         # aborts one): roll back and redo the batch item by item. Anything else fails the request.
@@ -185,7 +204,7 @@ async def record_bulk(
             raise
         await db.rollback()
         return {}
-    for s in staged:
+    for s in plan.staged:
         flags = checkin_flags(s.row) if s.kind == "checkin" else s.flags  # type: ignore[arg-type]
         answers[s.position] = SyncResult(uuid=s.row.uuid, status="created", flags=flags, id=s.row.id)
     return answers

@@ -19,12 +19,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from server.accounts.service import Viewer
 from server.clock import to_utc, utcnow
 from server.config import Settings
+from server.db import read_phase
 from server.diary.models import DiaryNote
 from server.errors import AppError
 from server.ledger.lifecycle import record_event
 from server.ledger.models import Concern, ConcernState
 from server.ledger.service import new_concern
-from server.sync.bulk import FOREIGN_PHOTO, checkin_input, record_bulk, visit_input
+from server.sync.bulk import FOREIGN_PHOTO, checkin_input, plan_bulk, visit_input, write_bulk
 from server.sync.schemas import MAX_ITEMS, SyncItem, SyncResult
 from server.visits.models import CheckIn, Photo, Visit
 from server.visits.photos import check_uuid
@@ -199,8 +200,10 @@ async def sync_batch(db: AsyncSession, viewer: Viewer, settings: Settings, body:
     """All items, answered in order. An unexpected failure (database down) fails the request: the phone
     retries it, and the items already stored answer 'duplicate'."""
     decoded = [decode_item(viewer, n, raw) for n, raw in enumerate(decode_envelope(body), start=1)]
-    known = await known_records(db, [d for d in decoded if isinstance(d, SyncItem)])
-    bulk = await record_bulk(db, viewer, settings, decoded, known)  # new check-ins and visits in one write
+    async with read_phase(db):  # lookups and checks without holding SQLite's write lock
+        known = await known_records(db, [d for d in decoded if isinstance(d, SyncItem)])
+        plan = await plan_bulk(db, viewer, settings, decoded, known)
+    bulk = await write_bulk(db, plan, settings) if plan else {}  # new check-ins and visits in one write
     await db.rollback()
     results = []
     for n, entry in enumerate(decoded):
