@@ -401,6 +401,14 @@ def test_badge_and_sync_page_for_the_cadre(client: TestClient) -> None:
         page = client.get(path)
         assert "data-outbox-badge" in page.text and "待同步" in page.text, path
     assert "立即同步" in client.get("/sync").text
+    assert "data-quiet" not in client.get("/today").text
+
+
+def test_the_badge_keeps_quiet_for_people_who_record_nothing(client: TestClient) -> None:
+    """A supervisor records no visits: the badge shows only when the phone holds someone's records."""
+    login(client, "super")
+    page = client.get("/coverage")
+    assert "data-outbox-badge" in page.text and "data-quiet" in page.text
 
 
 def test_openapi_documents_sync(client: TestClient) -> None:
