@@ -28,8 +28,13 @@ async def _seed() -> object:
         async with session_maker(engine)() as db:
             summary = await seed_demo(db)
             if getattr(summary, "created", False):  # 防形式主义 flags for the demo's two months of visits
+                from server.clock import local_today
+                from server.demo.photos import add_demo_photos
                 from server.integrity.scan import scan_demo
 
+                added = await add_demo_photos(db, get_settings().media_dir, local_today())
+                await db.commit()  # before the scan, so it sees the photos
+                print(f"演示照片：{added} 张")
                 await scan_demo(db, get_settings())
             return summary
     finally:
