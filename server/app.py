@@ -32,8 +32,14 @@ CAPABILITIES = ("accounts", "places", "visits", "diary", "sync", "integrity", "a
 MAX_BODY_BYTES = 160 * 1024 * 1024
 
 
-async def provide_db(state: State) -> AsyncIterator[AsyncSession]:
-    async with state.db_maker() as session:
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+async def provide_db(state: State, request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's session. GET and HEAD get a read session (on SQLite: no write lock, writes refused),
+    unless the handler declares ``opt={"writes_on_get": True}`` (e.g. the ledger's overdue sweep)."""
+    reads = request.method in READ_METHODS and not request.route_handler.opt.get("writes_on_get")
+    async with (state.db_read_maker if reads else state.db_maker)() as session:
         yield session
 
 

@@ -54,7 +54,11 @@ def create_engine(url: str, pool_size: int = 10, **kwargs: Any) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+            read_only = bool(conn.get_execution_options().get(READ_ONLY))
+            if conn.info.get(READ_ONLY, False) != read_only:  # the connection's mode, switched when it changes
+                conn.exec_driver_sql(f"PRAGMA query_only={int(read_only)}")  # a write in a read session fails
+                conn.info[READ_ONLY] = read_only
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     if pool_size <= 0:

@@ -5,36 +5,47 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from litestar.testing import TestClient
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from server.accounts.models import User
 from server.config import Settings
 from server.db import create_engine, new_row, read_phase, read_session_maker, session_maker
 from server.integrity.models import FlagStatus, IntegrityFlag
 from server.sync.service import batch_session
 from server.visits.models import Visit
+from tests.conftest import login
 from tests.factories import run
 
 WAIT = 1.0  # seconds: far below the 30 s busy timeout, far above a read of a small file
 
 
-@pytest.fixture
-def writer(settings: Settings) -> Iterator[sqlite3.Connection]:
-    """Another connection in the middle of a write transaction (it has taken SQLite's write lock); a test
-    ends it with ``release`` before it disposes an engine whose query still waits for the lock."""
+def hold_write_lock(settings: Settings) -> sqlite3.Connection:
+    """Another connection in the middle of a write transaction (it has taken SQLite's write lock)."""
     if not settings.is_sqlite:
         pytest.skip("SQLite's write lock; PostgreSQL readers never wait for writers")
     path = Path(make_url(settings.database_url).database or "")
     other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")
     other.execute("UPDATE user_account SET display_name = display_name WHERE id = 1")
+    return other
+
+
+@pytest.fixture
+def writer(settings: Settings) -> Iterator[sqlite3.Connection]:
+    """``hold_write_lock``; a test ends it with ``release`` before it disposes an engine whose query still
+    waits for the lock."""
+    other = hold_write_lock(settings)
     yield other
     release(other)
     other.close()
@@ -90,6 +101,39 @@ def test_read_phase_reads_without_the_lock_then_writes_take_it_again(
             await engine.dispose()
 
     assert run(go()) == (False, True)
+
+
+def test_a_read_session_refuses_to_write(settings: Settings) -> None:
+    if not settings.is_sqlite:
+        pytest.skip("PRAGMA query_only is SQLite's")
+
+    async def go() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            async with read_session_maker(engine)() as db:
+                with pytest.raises(OperationalError, match="readonly"):
+                    await db.execute(update(User).where(User.id == 1).values(display_name="x"))
+            async with session_maker(engine)() as db:  # the same pooled connection writes again afterwards
+                await db.execute(update(User).where(User.id == 1).values(display_name=User.display_name))
+                await db.commit()
+        finally:
+            await engine.dispose()
+
+    run(go())
+
+
+def test_pages_are_served_while_phones_hold_the_write_lock(client: TestClient, settings: Settings) -> None:
+    """GET requests read in read transactions: a supervisor's dashboard does not queue behind syncs."""
+    login(client, "super")
+    other = hold_write_lock(settings)
+    try:
+        started = time.monotonic()
+        for path in ("/coverage", "/integrity", "/today"):
+            assert client.get(path).status_code == 200, path
+        assert time.monotonic() - started < 10  # the busy timeout is 30 s: a queued read would take that
+    finally:
+        release(other)
+        other.close()
 
 
 def test_new_row_is_what_the_orm_would_insert() -> None:

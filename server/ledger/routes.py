@@ -108,7 +108,7 @@ def concern_json(concern: Concern) -> dict[str, Any]:
 class LedgerController(Controller):
     guards = [requires_login]
 
-    @get("/ledger", include_in_schema=False)
+    @get("/ledger", include_in_schema=False, opt={"writes_on_get": True})  # the overdue sweep writes
     async def index(self, request: Request, db: AsyncSession, page: int = 1) -> Template:
         params = request.query_params
         list_name = params.get("list") or "problem"
