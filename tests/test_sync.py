@@ -159,6 +159,7 @@ def test_sync_records_each_kind_and_replay_creates_nothing(
             "target_id": world.targets["house_2"],
             "text": "希望修缮水渠",
             "category": "request",
+            "urgency": "urgent",
             "visit_uuid": visit["uuid"],
         },
     ]
@@ -171,6 +172,7 @@ def test_sync_records_each_kind_and_replay_creates_nothing(
     assert count(settings, Concern) == 2  # one inside the visit, one on its own
     linked = count(settings, Concern, Concern.uuid == items[2]["uuid"], Concern.visit_id.is_not(None))  # type: ignore[union-attr]
     assert linked == 1
+    assert count(settings, Concern, Concern.uuid == items[2]["uuid"], Concern.urgency == "urgent") == 1
     for _ in range(2):
         replay = sync(client, items).json()["results"]
         assert [r["status"] for r in replay] == ["duplicate"] * 3

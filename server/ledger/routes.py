@@ -28,6 +28,7 @@ from server.ledger.models import (
     Concern,
 )
 from server.places.service import display_name, get_target
+from server.visits.photos import check_uuid
 from server.web import render, see_other
 
 LEDGER_LABELS = {
@@ -220,6 +221,7 @@ class LedgerController(Controller):
                 text(form, "text"),
                 text(form, "category"),
                 text(form, "urgency") or "normal",
+                uuid=check_uuid(text(form, "uuid")) if text(form, "uuid") else None,
             )
         except AppError as exc:
             if exc.status_code == 404:

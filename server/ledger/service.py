@@ -131,11 +131,24 @@ def new_concern(
 
 
 async def create_concern(
-    db: AsyncSession, viewer: Viewer, target_id: int, text: str, category: str, urgency: str = "normal"
+    db: AsyncSession,
+    viewer: Viewer,
+    target_id: int,
+    text: str,
+    category: str,
+    urgency: str = "normal",
+    uuid: str | None = None,
 ) -> Concern:
-    """直接登记: a concern entered at the office (not in a visit)."""
+    """直接登记: a concern entered on its own (not in a visit). With the form's ``uuid`` a second post of the
+    same form (a retry, or the phone's offline copy) returns the stored concern instead of a second one."""
+    if uuid and (existing := await db.scalar(select(Concern).where(Concern.uuid == uuid))) is not None:
+        if existing.raised_by_id != viewer.id:
+            raise AppError("这条记录的编号已被使用，请刷新页面后重新登记。", 409)
+        return existing
     target = await get_target(db, viewer, target_id)
     concern = new_concern(target, viewer, text, category, urgency, "direct")
+    if uuid:
+        concern.uuid = uuid
     db.add(concern)
     await db.flush()
     db.add(record_event(concern, viewer, "register", ConcernState.registered, "直接登记"))

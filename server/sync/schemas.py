@@ -25,7 +25,8 @@ class SyncItem(Struct, kw_only=True):
 
     * ``checkin``: target_id, lat, lon, accuracy, created_at (the device time of the check-in).
     * ``visit``: + visit_type, visited_at (default created_at), notes, topics, photo_uuids, concerns.
-    * ``concern``: target_id, text, category, optional visit_uuid (a visit synced earlier or in this batch).
+    * ``concern``: target_id, text, category, urgency, optional visit_uuid (a visit synced earlier or in
+      this batch).
     """
 
     uuid: Uuid
@@ -44,6 +45,7 @@ class SyncItem(Struct, kw_only=True):
     concerns: list[SyncConcern] = []
     text: str = ""
     category: Literal["problem", "request", "petition", "suggestion"] = "problem"
+    urgency: Literal["normal", "urgent"] = "normal"
     visit_uuid: Uuid | None = None
 
 

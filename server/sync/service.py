@@ -117,7 +117,7 @@ async def sync_concern(db: AsyncSession, viewer: Viewer, settings: Settings, ite
         )
         if visit_id is None:
             raise AppError("这条诉求所属的走访记录还没有上传，请先同步该走访记录后再试。", 409)
-    concern = new_concern(target, viewer, item.text, item.category, "normal", "visit" if visit_id else "direct")
+    concern = new_concern(target, viewer, item.text, item.category, item.urgency, "visit" if visit_id else "direct")
     concern.uuid = concern_uuid
     concern.visit_id = visit_id
     concern.created_at = created_at

@@ -72,6 +72,13 @@
       photo_uuids: photoUuids } };
   }
 
+  function concernItem(form) {
+    var who = $("strong", form);
+    return { kind: "concern", label: "诉求 · " + (who ? who.textContent.trim() : ""), body: {
+      target_id: Number(form.elements.target_id.value), text: form.elements.text.value,
+      category: form.elements.category.value, urgency: form.elements.urgency.value, created_at: O.isoLocal(new Date()) } };
+  }
+
   function noteItem(form) {
     var day = form.elements.day.value;
     return { kind: "note", label: "日志备注 · " + day, body: { day: day, note: form.elements.note.value,
@@ -95,7 +102,7 @@
   }
 
   function resetForm(form) {
-    if (form.id === "visit-form") {
+    if (form.id === "visit-form" || form.id === "concern-form") {
       form.reset();
       var when = form.elements.visited_at;
       if (when) when.value = O.isoLocal(new Date()).slice(0, 19);
@@ -123,8 +130,9 @@
     if (button) button.disabled = true;
     try {
       var photos = form.id === "visit-form" ? await shrinkAll(form.elements.photos) : [];
-      var made = form.id === "checkin-form" ? checkinItem(form) : form.id === "visit-form" ? visitItem(form, photos) : noteItem(form);
-      if (made.kind !== "note" && gpsMissing(form, made)) {
+      var made = form.id === "checkin-form" ? checkinItem(form) : form.id === "visit-form" ? visitItem(form, photos)
+        : form.id === "concern-form" ? concernItem(form) : noteItem(form);
+      if (gpsMissing(form, made)) {
         flash("还没有定位成功，请到空旷处稍候，看到“已定位”后再提交。", "error");
         return;
       }
@@ -158,7 +166,8 @@
 
   document.addEventListener("submit", function (e) {
     var form = e.target;
-    if (!user() || !(form.id === "checkin-form" || form.id === "visit-form" || form.getAttribute("action") === "/diary/note")) return;
+    var ours = ["checkin-form", "visit-form", "concern-form"].indexOf(form.id) >= 0 || form.getAttribute("action") === "/diary/note";
+    if (!user() || !ours) return;
     e.preventDefault();
     e.stopImmediatePropagation();
     capture(form);
@@ -284,7 +293,7 @@
   function warmLinks() {
     if (!navigator.onLine || !navigator.serviceWorker.controller || !user()) return;
     var urls = ["/today", "/sync", "/diary", "/api/v1/assignments"];
-    $all('a[href^="/visits/new?"]').forEach(function (a) { urls.push(a.getAttribute("href")); });
+    $all('a[href^="/visits/new?"], a[href^="/ledger/new?target_id="]').forEach(function (a) { urls.push(a.getAttribute("href")); });
     navigator.serviceWorker.controller.postMessage({ type: "warm", urls: urls });
   }
 
@@ -314,7 +323,7 @@
   }
 
   function freshUuids(root) {
-    $all("#checkin-form [name=uuid], #visit-form [name=uuid]", root).forEach(function (i) {
+    $all("#checkin-form [name=uuid], #visit-form [name=uuid], #concern-form [name=uuid]", root).forEach(function (i) {
       if (!i.dataset.fresh) { i.dataset.fresh = "1"; i.value = O.uuid4(); }
     });
   }

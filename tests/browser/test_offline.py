@@ -13,6 +13,7 @@ from sqlalchemy import select
 from server.clock import local_today
 from server.config import Settings
 from server.db import create_engine, session_maker
+from server.ledger.models import Concern
 from server.visits.models import Photo
 from tests.factories import VILLAGE_A, World, jpeg_bytes, run
 from tests.live import browser_login
@@ -67,6 +68,7 @@ def test_offline_capture_then_sync_exactly_once(phone, live_server, world: World
         cached(page, f"/targets/{target_id}")
     for target_id in households:
         cached(page, f"/visits/new?target_id={target_id}")
+    cached(page, f"/ledger/new?target_id={households[0]}")  # 登记诉求 on its own, linked from the target page
     cached(page, "/today")
     cached(page, "/sync")
 
@@ -95,8 +97,14 @@ def test_offline_capture_then_sync_exactly_once(phone, live_server, world: World
         page.click("#visit-form button[type=submit]")
         page.wait_for_selector("#flash >> text=已保存在手机上")
         wait_badge(page, 2 + n)
-    assert badge(page) == "4"
-    assert server_counts(settings) == (0, 0, 0)
+    concerns_before = count(settings, Concern)
+    page.goto(f"/ledger/new?target_id={households[0]}")
+    page.fill("#concern-form textarea[name=text]", "村口路灯坏了三盏，晚上看不清路")
+    page.select_option("#concern-form select[name=category]", "request")
+    page.click("#concern-form button[type=submit]")
+    page.wait_for_selector("#flash >> text=已保存在手机上")
+    wait_badge(page, 5)
+    assert server_counts(settings) == (0, 0, 0) and count(settings, Concern) == concerns_before
 
     # Photos were shrunk on the phone: long side ≤ 1600 px, JPEG, far smaller than the original.
     stored = page.evaluate(
@@ -131,6 +139,7 @@ def test_offline_capture_then_sync_exactly_once(phone, live_server, world: World
         page.click("[data-sync-now]")
     wait_badge(page, 0)
     assert server_counts(settings) == (1, 3, 4)
+    assert count(settings, Concern) == concerns_before + 2  # the visit's concern and the one on its own
     page.wait_for_selector("text=全部已同步")
 
     # ---- the same outbox replayed: still exactly one of each.
@@ -144,10 +153,10 @@ def test_offline_capture_then_sync_exactly_once(phone, live_server, world: World
              await MinqingSync.updateBadge();
            }"""
     )
-    assert badge(page) == "4"
+    assert badge(page) == "5"
     page.click("[data-sync-now]")
     wait_badge(page, 0)
-    assert server_counts(settings) == (1, 3, 4)
+    assert server_counts(settings) == (1, 3, 4) and count(settings, Concern) == concerns_before + 2
 
     # The visit pages show all photos (none still "uploading").
     page.goto("/visits")
