@@ -1,6 +1,7 @@
-"""The bulk path of a sync batch (docs/sync.md): the batch's new check-ins and visits are checked with the
-same pure functions as the per-item path, looked up with a few queries for the whole batch, and written in
-one transaction (multi-row inserts, integrity flags from ``integrity.batch``).
+"""The bulk path of a sync batch (docs/sync.md), in two phases. ``plan_bulk`` (in a read transaction)
+looks the batch's new check-ins and visits up with a few queries for the whole batch and checks them with
+the same pure functions as the per-item path; ``write_bulk`` writes them in one transaction (multi-row
+inserts, integrity flags from ``integrity.batch``).
 
 Items still stand alone: everything that can reject an item is decided before anything is written, and
 rejected items write nothing. The answers (status, flags, error text, ids) are the ones the per-item path
