@@ -27,7 +27,7 @@ from server.visits.models import Visit
 from tests.conftest import login
 from tests.factories import run
 
-WAIT = 1.0  # seconds: far below the 30 s busy timeout, far above a read of a small file
+WAIT = 3.0  # seconds: far below the 30 s busy timeout, far above a read of a small file (even on a loaded machine)
 
 
 def hold_write_lock(settings: Settings) -> sqlite3.Connection:

@@ -54,6 +54,10 @@ def _unindexed(db: AsyncSession, column: Any) -> Any:
     return type_coerce(literal_column(f"+{column.table.name}.{column.name}"), column.type)
 
 
+VISIT_POINT = (Visit.id, Visit.user_id, Visit.lat, Visit.lon, Visit.visited_at, Visit.visit_type)
+CHECKIN_POINT = (CheckIn.id, CheckIn.user_id, CheckIn.lat, CheckIn.lon, CheckIn.device_time, CheckIn.off_site)
+
+
 def in_window_and_box(db: AsyncSession, model: Any, time: Any, start: Any, end: Any, bbox: BBox) -> Any:
     """``start <= time < end`` inside the box. SQLite cannot tell a small box from a large one, so we tell
     it: a small box is searched place-first (the time column unindexed), a large one time-first."""
@@ -209,23 +213,29 @@ async def map_visits(
     if user_id is not None:
         where.append(Visit.user_id == user_id)
         c_where.append(CheckIn.user_id == user_id)
-    count = int(await db.scalar(select(func.count()).select_from(Visit).where(*where)) or 0)
+    # The points themselves, at most one more than we would draw (no separate count for a small box),
+    # and only the columns a point shows: no notes, no village boundaries.
+    points = (
+        await db.execute(
+            select(*VISIT_POINT, Target.kind, Target.name, Target.head_name, User.display_name)
+            .join(Target, Target.id == Visit.target_id)
+            .join(User, User.id == Visit.user_id)
+            .where(*where)
+            .order_by(Visit.visited_at)
+            .limit(MAX_POINTS + 1)
+        )
+    ).all()
     features: list[dict[str, Any]] = []
-    if count > MAX_POINTS:
+    if len(points) > MAX_POINTS:
+        count = int(await db.scalar(select(func.count()).select_from(Visit).where(*where)) or 0)
         cx, cy, _, _ = _cell(Visit.lat, Visit.lon, bbox)
         rows = await db.execute(
             select(func.avg(Visit.lon), func.avg(Visit.lat), func.count()).where(*where).group_by(cx, cy)
         )
         features = [_point(round(lon, 6), round(lat, 6), {"layer": "cell", "count": int(n)}) for lon, lat, n in rows]
         return _collection(features, aggregated=True, count=count)
-    rows = await db.execute(
-        select(Visit, Target, User.display_name)
-        .join(Target, Target.id == Visit.target_id)
-        .join(User, User.id == Visit.user_id)
-        .where(*where)
-        .order_by(Visit.visited_at)
-    )
-    for v, target, who in rows.all():
+    count = len(points)
+    for v in points:
         features.append(
             _point(
                 v.lon,
@@ -234,22 +244,22 @@ async def map_visits(
                     "layer": "visit",
                     "id": v.id,
                     "user_id": v.user_id,
-                    "who": who,
-                    "target": display_name(target),
+                    "who": v.display_name,
+                    "target": display_name(v),  # type: ignore[arg-type]  # reads kind, name and head_name
                     "at": fmt_local(v.visited_at),
                     "type": VISIT_TYPE_LABELS.get(v.visit_type, v.visit_type),  # type: ignore[call-overload]
                 },
             )
         )
     checkins = await db.execute(
-        select(CheckIn, Target.name, User.display_name)
+        select(*CHECKIN_POINT, Target.name, User.display_name)
         .join(Target, Target.id == CheckIn.target_id)
         .join(User, User.id == CheckIn.user_id)
         .where(*c_where)
         .order_by(CheckIn.device_time)
         .limit(MAX_POINTS)
     )
-    for c, target_name, who in checkins.all():
+    for c in checkins.all():
         features.append(
             _point(
                 c.lon,
@@ -258,8 +268,8 @@ async def map_visits(
                     "layer": "checkin",
                     "id": c.id,
                     "user_id": c.user_id,
-                    "who": who,
-                    "target": target_name,
+                    "who": c.display_name,
+                    "target": c.name,
                     "at": fmt_local(c.device_time),
                     "off_site": c.off_site,
                 },
