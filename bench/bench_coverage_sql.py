@@ -8,7 +8,8 @@ Runs on a private copy of bench/county.py's SQLite file (built first if missing)
 (no campaign configured), against the bare floor: three hand-written queries through the same driver
 (space: targets covered; time: 包保 households visited by their cadre in the month; people: cadres and
 leaders who went down) whose totals are printed next to the report's. Map: ``map_targets`` and
-``map_visits`` for one village's bounding box. Medians of n runs after one warm-up.
+``map_visits`` for one village's bounding box. Medians of n runs after one warm-up; the report and
+the floor run in turns (report, floor, report, …) so both see the same machine load.
 """
 
 from __future__ import annotations
@@ -69,6 +70,18 @@ async def timed(job: Callable[[], Awaitable[Any]], n: int) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
+async def alternating(jobs: list[Callable[[], Awaitable[Any]]], n: int) -> list[tuple[float, Any]]:
+    """Median ms and last result of each job, run in turns (a, b, a, b, …) so both see the same load."""
+    results = [await job() for job in jobs]  # warm the page cache
+    times: list[list[float]] = [[] for _ in jobs]
+    for _ in range(n):
+        for i, job in enumerate(jobs):
+            t0 = time.perf_counter()
+            results[i] = await job()
+            times[i].append((time.perf_counter() - t0) * 1000)
+    return [(statistics.median(t), r) for t, r in zip(times, results, strict=True)]
+
+
 async def measure(db_path: Path, n: int) -> None:
     from server.coverage.maps import map_targets, map_visits
     from server.coverage.report import build_report
@@ -86,8 +99,9 @@ async def measure(db_path: Path, n: int) -> None:
             async def bare() -> list[tuple[int, int]]:
                 return [tuple((await db.execute(text(q), params)).one()) for q in (SPACE, TIME, PEOPLE)]  # type: ignore[misc]
 
-            report_ms, report = await timed(lambda: build_report(db, county, first, last, today=local_today()), n)
-            bare_ms, (space, slots, people) = await timed(bare, n)
+            (report_ms, report), (bare_ms, (space, slots, people)) = await alternating(
+                [lambda: build_report(db, county, first, last, today=local_today()), bare], n
+            )
             village = text("SELECT lat, lon FROM target WHERE kind = 'village' ORDER BY id")
             lat, lon = (await db.execute(village)).first()  # type: ignore[misc]
             box = (lon - 0.02, lat - 0.02, lon + 0.02, lat + 0.02)

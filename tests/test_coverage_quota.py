@@ -10,6 +10,7 @@ from sqlalchemy import select
 from server.config import Settings
 from server.coverage.service import cadre_quota
 from server.errors import AppError, NotFound
+from server.places.models import Assignment
 from tests.coverage_helpers import add_rows, assignments_since, call, visit
 from tests.factories import World
 
@@ -135,3 +136,39 @@ def test_campaign_rules_from_the_database(settings: Settings, boundary_visits: W
     # house_1: 10-20, 10-21, 10-31 → 2 of 2; house_2: 0 of 2; house_3: 1 of 2.
     assert (q.required, q.done) == (6, 3)
     assert q.lines[0].period == "10月10日–10月31日"
+
+
+def test_a_repeated_assignment_counts_once(settings: Settings, boundary_visits: World) -> None:
+    """cadre_a's 包保 of house_1 entered twice more (once still active, once ended in September):
+    still three households required; with two visits a month required, house_1 counts 2, once."""
+    from server.accounts.models import OrgUnit
+    from server.coverage.models import CoverageRule
+    from server.coverage.seed import add_default_campaign
+    from tests.factories import with_db
+
+    w = boundary_visits
+    u, t = w.users["cadre_a"], w.targets
+    add_rows(
+        settings,
+        [
+            Assignment(user_id=u, target_id=t["house_1"], kind="bao", start_date=date(2026, 1, 1)),
+            Assignment(
+                user_id=u, target_id=t["house_1"], kind="bao", start_date=date(2026, 1, 1), end_date=date(2026, 9, 30)
+            ),
+            visit(u, t["house_1"], "2026-10-05 10:00"),
+            visit(u, t["house_1"], "2026-10-06 10:00"),
+        ],
+    )
+    q = call(settings, w.users["super"], cadre_quota, u, *OCT)
+    assert (q.required, q.done) == (3, 1)  # house_1 (three October visits) once; house_2, house_3 not visited
+
+    async def two_a_month(db):  # type: ignore[no-untyped-def]
+        county = await db.get(OrgUnit, w.units["county"])
+        campaign = await add_default_campaign(db, county, date(2026, 1, 1), date(2026, 12, 31))
+        rule = (await db.execute(select(CoverageRule).where(CoverageRule.campaign_id == campaign.id))).scalars().first()
+        rule.min_count = 2
+        await db.commit()
+
+    with_db(settings, two_a_month)
+    q = call(settings, w.users["super"], cadre_quota, u, *OCT)
+    assert (q.required, q.done) == (6, 2)  # house_1: 3 visits, capped at 2; the others none in October

@@ -95,6 +95,9 @@ async def visit_tally(
 
     Raw SQL on purpose: ``CROSS JOIN`` makes SQLite walk the assignments first and probe the visit
     index ``(target_id, visited_at, user_id)`` once per responsibility (PostgreSQL plans it freely).
+    A target counts once however often it is assigned: an assignment repeating an earlier active one
+    of the same person, target and kind is skipped by an index probe (``NOT EXISTS`` on
+    ``(user_id, target_id)``, rowid smaller), cheaper than ``count(DISTINCT …)``'s temporary B-trees.
     """
     start, end = period_bounds_utc(*span)
     k = max(rule.min_count, 1)
@@ -108,22 +111,22 @@ async def visit_tally(
     }
     join = "t.village_id = a.target_id" if rule.who == "village_lian" else "t.id = a.target_id"
     extra = " AND t.is_key AND t.is_transport" if rule.target_filter == "key_transport" else ""
+    active = "{a}.start_date <= :ref AND ({a}.end_date IS NULL OR {a}.end_date >= :ref)"
     where = f"""FROM assignment a CROSS JOIN target t
-          WHERE {join} AND a.kind = :akind AND t.kind = :tkind{extra}
-            AND a.start_date <= :ref AND (a.end_date IS NULL OR a.end_date >= :ref)
-            AND {user_clause(scope, params)}"""
+          WHERE {join} AND a.kind = :akind AND t.kind = :tkind{extra} AND {active.format(a="a")}
+            AND {user_clause(scope, params)}
+            AND NOT EXISTS (SELECT 1 FROM assignment r WHERE r.user_id = a.user_id AND r.target_id = a.target_id
+                            AND r.id < a.id AND r.kind = a.kind AND {active.format(a="r")})"""
     visits = (
         "FROM visit v WHERE v.target_id = t.id AND v.user_id = a.user_id AND v.visited_at >= :s AND v.visited_at < :e"
     )
-    if k == 1:  # the usual rule: one pass, grouped in index order, a target counts once however assigned
-        sql = f"""SELECT a.user_id, count(DISTINCT t.id),
-                    count(DISTINCT CASE WHEN EXISTS (SELECT 1 {visits}) THEN t.id END)
+    if k == 1:  # the usual rule: one probe per responsibility, grouped in index order
+        sql = f"""SELECT a.user_id, count(*), sum(CASE WHEN EXISTS (SELECT 1 {visits}) THEN 1 ELSE 0 END)
                   {where} GROUP BY a.user_id"""
     else:
         least = "least" if db.bind.dialect.name == "postgresql" else "min"  # scalar min: n is computed once
-        sql = f"""SELECT p.user_id, count(*), sum({least}(p.n, :k)) FROM (
-                    SELECT DISTINCT a.user_id AS user_id, t.id AS target_id, (SELECT count(*) {visits}) AS n
-                    {where}) p GROUP BY p.user_id"""
+        sql = f"""SELECT a.user_id, count(*), sum({least}((SELECT count(*) {visits}), :k))
+                  {where} GROUP BY a.user_id"""
     rows = await db.execute(text(sql), params)
     return {int(uid): Tally(int(n) * k, int(d or 0)) for uid, n, d in rows.all()}
 
