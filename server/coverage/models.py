@@ -102,15 +102,17 @@ class CoverageRule(SQLModel, table=True):
 
 # Covering indexes for the coverage aggregates, declared here (the coverage capability owns them):
 # per-target probes for visits by a person in a period, index-only scans of a window's visits
-# (扎堆), and check-ins at a place in a period.
+# (扎堆), and check-ins at a place in a period. They also serve every other per-target and per-window
+# query: the narrower core indexes they extend were dropped (migration coverage_0004), each index a
+# row must enter being a cost on the sync path.
 ix_visit_target_time_user = Index(
     "ix_visit_target_time_user",
     Visit.target_id,
     Visit.visited_at,
     Visit.user_id,  # type: ignore[arg-type]
 )
-# A superset of the core (visited_at, lat, lon) index, so whichever SQLite picks for a window stays
-# index-only for both the map's bbox filter and the window's (target, person) pairs.
+# Leads with (visited_at, lat, lon), so a window stays index-only for both the map's bbox filter and
+# the window's (target, person) pairs.
 ix_visit_window = Index(
     "ix_visit_window",
     Visit.visited_at,

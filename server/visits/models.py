@@ -55,7 +55,7 @@ class CheckIn(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     uuid: str = Field(max_length=36, unique=True)
     user_id: int = Field(foreign_key="user_account.id")
-    target_id: int = Field(foreign_key="target.id", index=True)
+    target_id: int = Field(foreign_key="target.id")  # indexed with the time: coverage's ix_checkin_target_time
     lat: float
     lon: float
     accuracy: float | None = None
@@ -70,11 +70,8 @@ class Visit(SQLModel, table=True):
     """走访记录: one visit with time, place (GPS), content, topics, photos and concerns."""
 
     __tablename__ = "visit"
-    __table_args__ = (
-        Index("ix_visit_user_time", "user_id", "visited_at"),
-        Index("ix_visit_target_time", "target_id", "visited_at"),
-        Index("ix_visit_time_lat_lon", "visited_at", "lat", "lon"),
-    )
+    # Per target and per window the coverage capability's wider indexes serve (server/coverage/models.py).
+    __table_args__ = (Index("ix_visit_user_time", "user_id", "visited_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     uuid: str = Field(max_length=36, unique=True)
