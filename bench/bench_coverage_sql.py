@@ -33,7 +33,7 @@ from bench.harness import county_copy, machine  # noqa: E402
 from server.accounts.models import OrgUnit  # noqa: E402
 from server.accounts.service import Viewer  # noqa: E402
 from server.clock import local_today, period_bounds_utc, utc_text  # noqa: E402
-from server.db import create_engine, session_maker  # noqa: E402
+from server.db import create_engine, read_session_maker  # noqa: E402
 
 SPACE = """
 SELECT count(*), sum(CASE WHEN EXISTS (SELECT 1 FROM visit v WHERE v.target_id = t.id
@@ -91,7 +91,7 @@ async def measure(db_path: Path, n: int) -> None:
     params = {"s": utc_text(start), "e": utc_text(end)}
     engine = create_engine(f"sqlite+aiosqlite:///{db_path}")
     try:
-        async with session_maker(engine)() as db:
+        async with read_session_maker(engine)() as db:  # as a GET request reads
             county = await db.get(OrgUnit, 1)
             assert county is not None
             viewer = Viewer(1, "super", "县督导", "supervisor", 1, county.path, county.name)

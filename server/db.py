@@ -94,6 +94,20 @@ async def read_phase(db: AsyncSession) -> AsyncIterator[None]:
         await connection.execution_options(**{READ_ONLY: False})
 
 
+@asynccontextmanager
+async def side_session(db: AsyncSession) -> AsyncIterator[AsyncSession | None]:
+    """A second read session beside ``db``, on another connection, for a query that can run at the same
+    time as ``db``'s (SQLite's connection thread releases the GIL while it steps; PostgreSQL runs it in
+    another backend). None when ``db`` is not a read session of an engine: a second connection would not
+    see its uncommitted writes. The two read transactions may start a commit apart."""
+    bind = db.bind
+    if not isinstance(bind, AsyncEngine) or not bind.get_execution_options().get(READ_ONLY):
+        yield None
+        return
+    async with AsyncSession(bind, expire_on_commit=False) as side:
+        yield side
+
+
 async def open_session(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """Litestar dependency body: one session per request; uncommitted work is rolled back."""
     async with maker() as session:

@@ -213,3 +213,32 @@ def test_town_rows_include_its_own_targets_and_people(client: TestClient, octobe
     assert own["time"] == {"covered": 1, "total": 3, "pct": 33.3}
     soup = BeautifulSoup(client.get(f"/coverage?{OCT}&unit_id={october.units['town_a']}").text, "html.parser")
     assert "本级" in soup.select("#children tbody tr")[-1].get_text()
+
+
+def test_report_alone_and_with_a_side_session_agree(settings: Settings, october: World) -> None:
+    """A read session (as in a GET) runs the space pass on a second connection at the same time as the
+    people pass; a write session runs both on its own connection. Same numbers either way."""
+    from server.accounts.models import OrgUnit
+    from server.coverage.report import build_report
+    from server.db import create_engine, read_session_maker, session_maker, side_session
+    from tests.factories import run
+
+    async def both() -> list[dict]:
+        engine = create_engine(settings.database_url)
+        try:
+            out = []
+            for maker, parallel in ((session_maker(engine), False), (read_session_maker(engine), True)):
+                async with maker() as db:
+                    async with side_session(db) as side:
+                        assert (side is not None) is parallel
+                    county = await db.get(OrgUnit, october.units["county"])
+                    report = await build_report(db, county, date(2026, 10, 1), date(2026, 10, 31))
+                    rows = [r.coverage.as_dict() for r in report.children]
+                    out.append({"total": report.total.as_dict(), "rows": rows})
+            return out
+        finally:
+            await engine.dispose()
+
+    alone, beside = run(both())
+    assert alone == beside
+    assert alone["total"]["space"] == {"covered": 4, "total": 7, "pct": 57.1}

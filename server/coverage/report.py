@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -22,6 +24,7 @@ from server.coverage import periods
 from server.coverage.compute import space_rows, users_in
 from server.coverage.quota import QuotaResult, TallyCache, quotas
 from server.coverage.rules import RuleSet, rules_for
+from server.db import side_session
 
 FIELD_ROLES = ("cadre", "leader")
 KIND_ORDER = ("village", "household", "enterprise", "driver", "project")
@@ -132,11 +135,35 @@ async def build_report(
         row = rows.get(under.get(unit_id, -1))
         return row.coverage if row else None
 
-    for unit_id, kind, n, covered in await space_rows(db, unit.path, first, last):
+    async with side_session(db) as side:  # the space pass runs beside the people pass when it can
+        space = asyncio.ensure_future(space_rows(side, unit.path, first, last)) if side else None
+        try:
+            persons = await _people(db, unit, ruleset, first, last, today)
+            space_counts = await space if space else await space_rows(db, unit.path, first, last)
+        finally:
+            if space and not space.done():
+                space.cancel()
+                with suppress(asyncio.CancelledError):
+                    await space
+    for unit_id, kind, n, covered in space_counts:
         total.add_space(kind, covered, n)
         if (cov := row_of(unit_id)) is not None:
             cov.add_space(kind, covered, n)
+    for p in persons:
+        for cov in (total, row_of(p.unit_id)):
+            if cov is not None:
+                cov.people.add(int(p.quota.met), 1)
+                cov.time.add(p.slots.covered, p.slots.total)
+    ordered = sorted(
+        (r for r in rows.values() if not (r.own and r.empty)), key=lambda r: (r.own, r.unit.kind, r.unit.name)
+    )
+    return Report(unit, first, last, ruleset, total, ordered, persons)
 
+
+async def _people(
+    db: AsyncSession, unit: OrgUnit, ruleset: RuleSet, first: date, last: date, today: date | None
+) -> list[Person]:
+    """The subtree's cadres and leaders with their quotas and their share of the required visits (slots)."""
     people_rows = (
         await db.execute(
             select(User.id, User.display_name, User.role, User.org_unit_id)
@@ -153,12 +180,4 @@ async def build_report(
             for uid, tally in ((await cache.get(rule, span)) or {}).items():
                 if tally.required and (person := by_id.get(uid)):
                     person.slots.add(tally.done, tally.required)
-    for p in persons:
-        for cov in (total, row_of(p.unit_id)):
-            if cov is not None:
-                cov.people.add(int(p.quota.met), 1)
-                cov.time.add(p.slots.covered, p.slots.total)
-    ordered = sorted(
-        (r for r in rows.values() if not (r.own and r.empty)), key=lambda r: (r.own, r.unit.kind, r.unit.name)
-    )
-    return Report(unit, first, last, ruleset, total, ordered, persons)
+    return persons
