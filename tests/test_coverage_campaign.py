@@ -3,6 +3,8 @@ half-saved), and the quota following the new rule."""
 
 from __future__ import annotations
 
+import re
+
 from bs4 import BeautifulSoup
 from litestar.testing import TestClient
 
@@ -28,6 +30,10 @@ def test_admin_starts_default_campaign_and_edits_a_rule(client: TestClient, worl
     assert f"动员部署：{local_today()}" in phases[0] and "当前阶段" in phases[0]
     again = client.post("/coverage/campaign", data={"_csrf": csrf(client)})
     assert again.status_code == 409 and "无需重复创建" in again.text
+    second_start = re.search(r"全面开展：(\d{4}-\d\d-\d\d)", phases[1]).group(1)  # type: ignore[union-attr]
+    dashboard = BeautifulSoup(client.get(f"/coverage?from={local_today()}&to={second_start}").text, "html.parser")
+    line = " ".join(dashboard.select_one("#campaign").get_text().split())  # type: ignore[union-attr]
+    assert "· 阶段：动员部署、全面开展 ·" in line and line.count("阶段") == 1
 
     first = _rule_ids(client)[0]  # 镇村干部每月对包保农户走访至少1次
     month = local_today().replace(day=1).isoformat()
