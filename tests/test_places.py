@@ -108,3 +108,39 @@ def test_gazetteer_names_the_village_without_network(settings, world: World) -> 
     assert inside == "东风村（村界内）"
     assert near == "距东风村约 2.2 公里"
     assert far == ""
+
+
+def test_due_follows_the_coverage_rule_period(client: TestClient, settings, world: World) -> None:  # type: ignore[no-untyped-def]
+    """Households: the monthly 包保 rule, in local time — a visit at 00:00 on the 1st counts for this month,
+    one at 23:50 the evening before does not (under a rolling 30 days it would have). The enterprise has
+    no visit rule: the rolling 30 days, without a period word."""
+    from datetime import timedelta
+
+    from server.clock import local_today
+    from tests.coverage_helpers import add_rows, assignments_since, visit
+
+    first = local_today().replace(day=1)
+    assignments_since(settings, first - timedelta(days=400))
+    u, t = world.users["cadre_a"], world.targets
+    add_rows(
+        settings,
+        [
+            visit(u, t["house_1"], f"{first} 00:00"),
+            visit(u, t["house_2"], f"{first - timedelta(days=1)} 23:50"),
+            visit(u, t["factory"], f"{local_today() - timedelta(days=20)} 10:00"),
+            visit(world.users["cadre_b"], t["house_3"], f"{first} 09:00"),  # not cadre_a's visit
+        ],
+    )
+    login(client, "cadre_a")
+    soup = BeautifulSoup(client.get("/today").text, "html.parser")
+    badges = {
+        li.select_one(".row-title").get_text(strip=True): li.select(".badge")[-1].get_text(strip=True)  # type: ignore[union-attr]
+        for li in soup.select("#targets li")
+    }
+    assert badges["刘大山户"] == "本月已走访"
+    assert badges["陈小梅户"] == "本月待走访"
+    assert badges["周国强户"] == "本月待走访"
+    assert badges["东风茶厂"] == "已走访"
+    items = client.get("/api/v1/assignments").json()
+    due = {i["name"]: i["due"] for i in items}
+    assert (due["刘大山户"], due["陈小梅户"], due["东风茶厂"]) == (False, True, False)

@@ -46,6 +46,13 @@ PERIOD_LABELS = {
     Period.year: "每年",
     Period.campaign: "活动期间",
 }
+CURRENT_PERIOD_WORDS = {  # "this period", as 今日's 待走访 badge says it
+    Period.week: "本周",
+    Period.month: "本月",
+    Period.quarter: "本季度",
+    Period.year: "今年",
+    Period.campaign: "活动期内",
+}
 WHO_LABELS = {
     Who.bao: "包保干部",
     Who.lian: "联系人",

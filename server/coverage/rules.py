@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.accounts.models import OrgUnit
-from server.coverage.models import Campaign, CoverageRule, Phase
-from server.coverage.periods import Span
+from server.clock import period_bounds_utc
+from server.coverage.models import CURRENT_PERIOD_WORDS, Campaign, CoverageRule, Period, Phase
+from server.coverage.periods import Span, clip, period_of
 
 # The rules of 三个全覆盖 as the campaign documents state them (see docs/coverage.md).
 DEFAULT_RULES: list[dict[str, object]] = [
@@ -117,3 +118,20 @@ async def rules_for(db: AsyncSession, unit_path: str, first: date, last: date) -
     ).all()
     phases = (await db.scalars(select(Phase).where(Phase.campaign_id == campaign.id).order_by(Phase.position))).all()
     return RuleSet(campaign, list(rules), list(phases))
+
+
+async def visits_due(db: AsyncSession, unit_path: str, today: date) -> dict[tuple[str, str], tuple[datetime, str]]:
+    """(target kind, assignment kind) → (UTC start of the current period, the period in words) of the
+    shortest visit rule for it (包保 rules for ``bao``, 联系 rules for ``lian``; the period clipped to the
+    campaign), so that 今日 marks as 待走访 exactly what the coverage counts as not yet visited this
+    period. Rules about the households of a contact village are not per target and give nothing here."""
+    ruleset = await rules_for(db, unit_path, today, today)
+    out: dict[tuple[str, str], tuple[datetime, str]] = {}
+    rules = sorted(ruleset.of_metric("visit"), key=lambda r: list(Period).index(Period(r.period)))
+    for rule in rules:
+        if rule.who not in ("bao", "lian") or (rule.target_kind, rule.who) in out:
+            continue
+        span = clip(period_of(rule.period, today, ruleset.span), ruleset.span) or (today, today)
+        out[(rule.target_kind, rule.who)] = (period_bounds_utc(*span)[0], CURRENT_PERIOD_WORDS[Period(rule.period)])
+    return out
+

@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.accounts.guards import requires_login
 from server.clock import day_bounds_utc, local_today
+from server.coverage.rules import visits_due
 from server.errors import AppError
 from server.geo import check_coords
 from server.places import service
@@ -44,7 +45,8 @@ class TodayController(Controller):
         if kind and kind not in TARGET_KIND_LABELS:
             raise AppError("未知的对象类型。", 400)
         lat, lon = _position(lat, lon)
-        items = await service.my_targets(db, request.user, lat=lat, lon=lon, query=q, kind=kind)
+        due = await visits_due(db, request.user.unit_path, local_today())
+        items = await service.my_targets(db, request.user, lat=lat, lon=lon, query=q, kind=kind, due_since=due)
         start, end = day_bounds_utc(local_today())
         today_visits = await list_visits(db, request.user, user_id=request.user.id, start=start, end=end, limit=500)
         today_checkins = await list_checkins(db, request.user, user_id=request.user.id, start=start, end=end)
@@ -109,7 +111,8 @@ class PlacesApiController(Controller):
         lon: float | None = Parameter(default=None, ge=-180, le=180),
     ) -> list[AssignmentOut]:
         lat, lon = _position(lat, lon)
-        items = await service.my_targets(db, request.user, lat=lat, lon=lon, limit=5000)
+        due = await visits_due(db, request.user.unit_path, local_today())
+        items = await service.my_targets(db, request.user, lat=lat, lon=lon, limit=5000, due_since=due)
         return [
             AssignmentOut(
                 target_id=i.target.id,  # type: ignore[arg-type]

@@ -16,21 +16,28 @@ from server.geo import distance_m
 from server.places.models import Assignment, Target
 from server.visits.models import Visit
 
-# Default visiting rhythm per kind (days) for the "due" badge on 今日; coverage rules refine it.
+# Visiting rhythm per kind (days) for the "due" badge on 今日 where no coverage rule asks for visits.
 DUE_AFTER_DAYS = {"household": 30, "village": 7, "enterprise": 30, "driver": 30, "project": 30}
 
 
 @dataclass
 class MyTarget:
+    """One of my targets. ``due_since``: when a coverage rule asks me to visit it every period, the start of
+    the current period (a visit before it does not count); None: the rolling ``DUE_AFTER_DAYS``."""
+
     target: Target
     assignment_kind: str
     last_visit: datetime | None
     distance_m: float | None
+    due_since: datetime | None = None
+    period_words: str = ""  # 本月, 本周 …: the period ``due`` refers to
 
     @property
     def due(self) -> bool:
         if self.last_visit is None:
             return True
+        if self.due_since is not None:
+            return self.last_visit < self.due_since
         days = DUE_AFTER_DAYS.get(self.target.kind, 30)
         return utcnow() - self.last_visit > timedelta(days=days)
 
@@ -79,8 +86,10 @@ async def my_targets(
     query: str = "",
     kind: str = "",
     limit: int = 300,
+    due_since: dict[tuple[str, str], tuple[datetime, str]] | None = None,
 ) -> list[MyTarget]:
-    """My active assignments with my last visit; nearest first when a position is given."""
+    """My active assignments with my last visit; nearest first when a position is given. ``due_since``:
+    (target kind, assignment kind) → (start of the current period, its words), from the coverage rules."""
     last_visit = (
         select(Visit.target_id, func.max(Visit.visited_at).label("last"))
         .where(Visit.user_id == viewer.id)
@@ -106,7 +115,8 @@ async def my_targets(
         dist = None
         if lat is not None and lon is not None and target.lat is not None and target.lon is not None:
             dist = distance_m(lat, lon, target.lat, target.lon)
-        items[target.id] = MyTarget(target, assignment_kind, last, dist)
+        since, words = (due_since or {}).get((target.kind, assignment_kind), (None, ""))
+        items[target.id] = MyTarget(target, assignment_kind, last, dist, since, words)
     result = list(items.values())
     if lat is not None and lon is not None:
         result.sort(key=lambda t: (t.distance_m is None, t.distance_m or 0.0))
