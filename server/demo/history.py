@@ -1,9 +1,12 @@
 """Two months of demo field work up to yesterday: morning check-ins, visits and the concerns they raised.
 
-Each cadre goes out on roughly 45–75 % of working days, checks in at their village, then makes 2–6
-visits in time order between 08:30 and 17:30 local time. A few households are never visited, five
-visits are placed 2–5 km from their household and two report an accuracy of exactly 0, so coverage
-and integrity checks have something to find.
+Each cadre goes out on some working days, checks in at their village, then makes 2–6 visits in time
+order between 08:30 and 17:30 local time, working through their households in turn. About half the
+cadres are diligent (out on 80–95 % of days, every household in turn: they meet the monthly quota);
+the others go out on 45–75 % of days and leave a few households never visited. Each leader goes down
+about once a week to a household or two of their contact villages. Five visits are placed 2–5 km from
+their household and two report an accuracy of exactly 0, so coverage and integrity checks have
+something to find.
 """
 
 from __future__ import annotations
@@ -76,12 +79,12 @@ def build_history(b: DemoBuilder) -> tuple[list[CheckIn], list[Visit], list[tupl
         plat, plon = geo.offset(lat, lon, km * math.cos(bearing), km * math.sin(bearing))
         return round(plat, 6), round(plon, 6)
 
-    def visit_at(plan: VillagePlan, target: Target, at_minutes: int, day_index: int) -> Visit:
+    def visit_at(plan: VillagePlan, target: Target, at_minutes: int, day_index: int, by: Any = None) -> Visit:
         at = local_dt(workdays[day_index], at_minutes, rng.randrange(60))
         assert plan.cadre is not None and target.lat is not None and target.lon is not None
         return Visit(
             uuid=random_uuid(rng),
-            user_id=pk(plan.cadre),
+            user_id=pk(by or plan.cadre),
             target_id=pk(target),
             visited_at=at,
             received_at=at + timedelta(minutes=rng.randint(1, 12), seconds=rng.randrange(60)),
@@ -131,8 +134,9 @@ def build_history(b: DemoBuilder) -> tuple[list[CheckIn], list[Visit], list[tupl
 
     for plan in b.villages:
         assert plan.cadre is not None and plan.target.lat is not None and plan.target.lon is not None
-        rate = rng.uniform(0.45, 0.75)
-        never = set(rng.sample(range(len(plan.households)), max(2, round(len(plan.households) * 0.07))))
+        diligent = rng.random() < 0.5
+        rate = rng.uniform(0.8, 0.95) if diligent else rng.uniform(0.45, 0.75)
+        never = set() if diligent else set(rng.sample(range(len(plan.households)), max(2, len(plan.households) // 14)))
         pool = [h for i, h in enumerate(plan.households) if i not in never]
         queue: list[Target] = []
         enterprises = b.cadre_enterprises.get(plan.cadre.username, [])
@@ -197,6 +201,20 @@ def build_history(b: DemoBuilder) -> tuple[list[CheckIn], list[Visit], list[tupl
                 if raises:
                     concerns.append((concern_for(plan, household, visit, day_index), visit))
 
+    for ti, leader in enumerate(b.leaders):  # 包村领导 go down too: one day in five, a household or two
+        plans = [plan for plan in b.villages if plan.town == ti]
+        for day_index in range(len(workdays)):
+            if rng.random() >= 0.2:
+                continue
+            plan = rng.choice(plans)
+            for k, household in enumerate(rng.sample(plan.households, rng.randint(1, 2))):
+                visit = visit_at(plan, household, 14 * 60 + 60 * k + rng.randint(0, 40), day_index, by=leader)
+                visit.visit_type = VisitType.home
+                place(visit, household, min(abs(rng.gauss(0, 0.015)), 0.045))
+                topics = rng.sample(HOUSEHOLD_TOPICS, 2)
+                visit.topics = "|".join(topics)
+                visit.notes = household_notes(household.head_name or household.name, topics, visit.visit_type, False)
+                visits.append(visit)
     odd = rng.sample(home_visits, 7)
     for visit, household in odd[:5]:  # far from the household they claim
         place(visit, household, rng.uniform(2.0, 5.0))
