@@ -132,6 +132,8 @@ async def visits_due(db: AsyncSession, unit_path: str, today: date) -> dict[tupl
         if rule.who not in ("bao", "lian") or (rule.target_kind, rule.who) in out:
             continue
         span = clip(period_of(rule.period, today, ruleset.span), ruleset.span) or (today, today)
+        if span[0] == date.min:  # a campaign-long rule without a campaign: no period to speak of
+            continue
         out[(rule.target_kind, rule.who)] = (period_bounds_utc(*span)[0], CURRENT_PERIOD_WORDS[Period(rule.period)])
     return out
 
