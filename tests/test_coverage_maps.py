@@ -177,7 +177,7 @@ def test_assignment_warnings(client: TestClient, settings: Settings, world: Worl
 
 
 def test_small_box_searches_place_first_on_sqlite(settings: Settings, world: World) -> None:
-    """One village's box uses the (lat, lon, time) index; a county-wide box keeps the time index."""
+    """One village's box seeks its map cells (the cell index); a county-wide box keeps the time index."""
     from datetime import datetime
 
     from sqlalchemy import text
@@ -199,5 +199,5 @@ def test_small_box_searches_place_first_on_sqlite(settings: Settings, world: Wor
         return out
 
     small, large = with_db(settings, plans)
-    assert "ix_visit_place" in small
-    assert "ix_visit_place" not in large
+    assert "ix_visit_cell" in small
+    assert "ix_visit_cell" not in large

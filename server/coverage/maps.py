@@ -9,6 +9,7 @@ window's end but not in it), ``never`` (no visit at all up to the window's end).
 from __future__ import annotations
 
 import json
+import math
 from datetime import date
 from typing import Any
 
@@ -42,9 +43,27 @@ def in_bbox(lat: Any, lon: Any, bbox: BBox) -> Any:
     return and_(lat >= bbox[1], lat <= bbox[3], lon >= bbox[0], lon <= bbox[2])
 
 
-# A box smaller than this (degrees, ≈ 20 km) is searched place-first (ix_visit_place / ix_checkin_place):
-# one village's box holds a few hundred of a county month's ~170k visits. Larger boxes scan by time.
+# A box smaller than this (degrees, ≈ 20 km) is searched place-first, by map cells (ix_visit_cell /
+# ix_checkin_cell): one village's box holds a few hundred of a county month's ~170k visits. Larger boxes
+# scan by time.
 PLACE_FIRST_DEGREES = 0.2
+CELLS_PER_DEGREE = 50  # cells of 0.02° (≈ 2 km) in the cell indexes (migration coverage_0005)
+
+
+def cell_of(db: AsyncSession, column: Any) -> Any:
+    """The cell number of a latitude or longitude column, written exactly as the cell indexes compute it
+    (an index on an expression serves only the same expression, with the constant inline)."""
+    name = f"{column.table.name}.{column.name}"
+    if db.bind.dialect.name == "sqlite":
+        return literal_column(f"CAST({name} * {CELLS_PER_DEGREE} AS INTEGER)", Integer)
+    return literal_column(f"floor({name} * {CELLS_PER_DEGREE})")
+
+
+def cells_between(db: AsyncSession, low: float, high: float) -> list[int]:
+    """Every cell number from ``low`` to ``high`` degrees (the expression is monotonic, so a point in the
+    range has one of these): SQLite's CAST truncates toward zero, PostgreSQL's floor rounds down."""
+    to_cell = int if db.bind.dialect.name == "sqlite" else math.floor
+    return list(range(to_cell(low * CELLS_PER_DEGREE), to_cell(high * CELLS_PER_DEGREE) + 1))
 
 
 def _unindexed(db: AsyncSession, column: Any) -> Any:
@@ -60,11 +79,15 @@ CHECKIN_POINT = (CheckIn.id, CheckIn.user_id, CheckIn.lat, CheckIn.lon, CheckIn.
 
 def in_window_and_box(db: AsyncSession, model: Any, time: Any, start: Any, end: Any, bbox: BBox) -> Any:
     """``start <= time < end`` inside the box. SQLite cannot tell a small box from a large one, so we tell
-    it: a small box is searched place-first (the time column unindexed), a large one time-first."""
+    it: a small box is searched by its cells (a seek per cell, then the window), a large one time-first."""
     small = bbox[2] - bbox[0] <= PLACE_FIRST_DEGREES and bbox[3] - bbox[1] <= PLACE_FIRST_DEGREES
-    lat = model.lat if small else _unindexed(db, model.lat)
-    when = _unindexed(db, time) if small else time
-    return and_(when >= start, when < end, in_bbox(lat, model.lon, bbox))
+    if small:
+        cells = and_(
+            cell_of(db, model.lat).in_(cells_between(db, bbox[1], bbox[3])),
+            cell_of(db, model.lon).in_(cells_between(db, bbox[0], bbox[2])),
+        )
+        return and_(cells, time >= start, time < end, in_bbox(model.lat, model.lon, bbox))
+    return and_(time >= start, time < end, in_bbox(_unindexed(db, model.lat), model.lon, bbox))
 
 
 def _cell(lat: Any, lon: Any, bbox: BBox) -> tuple[Any, Any, float, float]:
