@@ -16,14 +16,34 @@ from server.errors import AppError
 # (≈ 70 µs a call); built once, the same computation gives the same bits in ≈ 40 µs (tests/test_geo.py).
 _MAJOR_KM, _MINOR_KM, _FLATTENING = ELLIPSOIDS["WGS-84"]
 _WGS84_KM = Geodesic(_MAJOR_KM, _FLATTENING)
+_MAJOR_M = _MAJOR_KM * 1000
+_E2 = _FLATTENING * (2 - _FLATTENING)  # first eccentricity squared
+SHORT_LEG_M = 1000.0  # below this the local-radii formula is within SHORT_LEG_ERROR_M of the geodesic
+SHORT_LEG_ERROR_M = 0.0001  # 0.1 mm (tests/test_geo.py measures it over the globe)
 _MEAN_RADIUS_M = 6_371_008.8
 APPROX_ERROR = 0.01  # approx_distance_m is within 1 % of distance_m (sphere vs ellipsoid: ≤ 0.56 %)
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Geodesic distance in metres on the WGS-84 ellipsoid, exactly as ``geopy.distance.geodesic(…).meters``."""
+    """Geodesic distance in metres on the WGS-84 ellipsoid: ``geopy.distance.geodesic(…).meters`` to the last
+    bit for legs of ``SHORT_LEG_M`` and more; shorter legs (a cadre at the household: most calls) from the
+    ellipsoid's radii of curvature at the mid-latitude, within 0.1 mm of it in ≈ 1 µs instead of ≈ 40."""
+    short = _local_distance_m(lat1, lon1, lat2, lon2)
+    if short < SHORT_LEG_M:
+        return short
     s12 = _WGS84_KM.Inverse(lat1, lon1, lat2, lon2, Geodesic.DISTANCE)["s12"]
     return float(units.meters(kilometers=s12))
+
+
+def _local_distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Plane distance with the meridional (M) and prime-vertical (N) radii of WGS-84 at the mid-latitude."""
+    mid = math.radians((lat1 + lat2) / 2)
+    sin_mid = math.sin(mid)
+    w2 = 1 - _E2 * sin_mid * sin_mid
+    n = _MAJOR_M / math.sqrt(w2)
+    m = n * (1 - _E2) / w2
+    dlon = (lon2 - lon1 + 180) % 360 - 180
+    return math.hypot(m * math.radians(lat2 - lat1), n * math.cos(mid) * math.radians(dlon))
 
 
 def approx_distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
