@@ -1,6 +1,6 @@
 """Sync benchmarks 1 and 2 on a real server process (uvicorn) over a copy of the county's SQLite file.
 
-    .venv/bin/python bench/bench_sync.py [--county /tmp/county.db] [--visits 20000] [--clients 4]
+    .venv/bin/python bench/bench_sync.py [--county /tmp/county.db] [--visits 20000] [--clients 4] [--workers 2 --fresh]
 
 1. Ingest: visits/s through ``POST /api/v1/sync`` in batches of 100 (``--clients`` cadres sending at once),
    against the bare floor: the same rows inserted with one ``executemany`` per 100 through the same driver
@@ -195,13 +195,18 @@ async def pg_admin(url: str, *statements: str) -> None:
         await con.close()
 
 
-async def ingest(server: Server, shares: list[list[tuple[dict[str, str], list[list[dict]]]]]) -> tuple[float, int]:
-    """Each client posts its cadres' batches one after another, all clients at once; (visits/s, created)."""
+async def ingest(
+    server: Server, shares: list[list[tuple[dict[str, str], list[list[dict]]]]], fresh: bool = False
+) -> tuple[float, int]:
+    """Each client posts its cadres' batches one after another, all clients at once; (visits/s, created).
+    ``fresh``: a new connection per batch (as phones do), so that several workers share the load; kept-alive
+    connections stay with the worker that accepted them."""
     created = 0
+    limits = httpx.Limits(max_keepalive_connections=0) if fresh else httpx.Limits()
 
     async def client(share: list[tuple[dict[str, str], list[list[dict]]]]) -> None:
         nonlocal created
-        async with httpx.AsyncClient(base_url=server.url, timeout=300) as http:
+        async with httpx.AsyncClient(base_url=server.url, timeout=300, limits=limits) as http:
             for headers, batches in share:
                 for batch in batches:
                     r = await http.post("/api/v1/sync", json={"items": batch}, headers=headers)
@@ -252,6 +257,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4, help="cadres syncing at once in the ingest run")
     parser.add_argument("--per-client", type=int, default=10, help="single-item syncs per client (latency run)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--fresh", action="store_true", help="ingest: a new connection per batch")
     parser.add_argument("--pg", help="postgresql:// URL of a county loaded by bench/county.py --pg (copied per run)")
     args = parser.parse_args()
     work_dir = Path(tempfile.mkdtemp(prefix="minqing-bench-"))
@@ -286,9 +292,11 @@ def main() -> None:
         shares: list[list] = [[] for _ in range(args.clients)]
         for i, (_, _, homes) in enumerate(ingest_people):
             shares[i % args.clients].append((tokens[i], batches_for(homes, batches_per_cadre, 100)))
-        rate, created = asyncio.run(ingest(server, shares))
+        rate, created = asyncio.run(ingest(server, shares, args.fresh))
+        connections = "a new connection per batch" if args.fresh else "kept-alive connections"
         print(
-            f"1. ingest: {created} visits in batches of 100 by {args.clients} clients: {rate:,.0f} visits/s; "
+            f"1. ingest: {created} visits in batches of 100 by {args.clients} clients ({connections}): "
+            f"{rate:,.0f} visits/s; "
             f"bare executemany {floor:,.0f} rows/s; ratio {rate / floor:.2f}"
         )
 

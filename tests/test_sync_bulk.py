@@ -20,9 +20,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from server.accounts.service import Viewer
 from server.clock import LOCAL, utcnow
 from server.config import Settings
-from server.db import create_engine
+from server.db import create_engine, read_phase
 from server.integrity.models import IntegrityFlag
 from server.ledger.models import Concern
+from server.sync.bulk import plan_bulk, write_bulk
 from server.sync.schemas import SyncItem, SyncResult
 from server.sync.service import batch_session, decode_envelope, decode_item, known_records, record_item, sync_batch
 from server.visits.models import CheckIn, Visit, VisitPhoto
@@ -254,3 +255,77 @@ def test_overlapping_batches_from_ten_clients_store_everything_once(
         assert len({a["id"] for a in answers}) == 1
     assert count(settings, Visit) == 30 + 8 and count(settings, CheckIn) == 2
     assert count(settings, IntegrityFlag, IntegrityFlag.code == "no_photo") == 38
+
+
+
+Step = tuple[str, str, Any]  # (user, "photo" | "sync", (uuid, seed, quality) | item)
+
+
+async def _do(settings: Settings, world: World, steps: list[Step]) -> None:
+    engine = create_engine(settings.database_url)
+    try:
+        async with batch_session(engine) as db:
+            for user, what, arg in steps:
+                viewer = await viewer_for(db, world.users[user])
+                if what == "photo":
+                    await put_photo(db, viewer, settings, arg[0], photo_bytes(arg[1], quality=arg[2]))
+                else:
+                    [result] = await sync_batch(db, viewer, settings, json.dumps({"items": [arg]}).encode())
+                    assert result.status == "created", result
+    finally:
+        await engine.dispose()
+
+
+async def _interleaved(
+    settings: Settings, world: World, batch: list[dict[str, Any]], between: list[Step]
+) -> dict[tuple[int, str], str]:
+    """cadre_a's batch on the bulk path with ``between`` committed after its read phase and before its write
+    (as when another phone's batch takes SQLite's write lock first): the batch's flags by (visit id, code)."""
+    engine = create_engine(settings.database_url)
+    try:
+        async with batch_session(engine) as db:
+            viewer = await viewer_for(db, world.users["cadre_a"])
+            raws = decode_envelope(json.dumps({"items": batch}).encode())
+            decoded = [decode_item(viewer, n, raw) for n, raw in enumerate(raws, start=1)]
+            async with read_phase(db):
+                known = await known_records(db, [d for d in decoded if isinstance(d, SyncItem)])
+                plan = await plan_bulk(db, viewer, settings, decoded, known)
+            assert plan is not None and plan.evidence is not None
+            await _do(settings, world, between)
+            answers = await write_bulk(db, plan, settings)
+            assert [a.status for a in answers.values()] == ["created"] * len(batch)
+            ids = [a.id for a in answers.values()]
+            flags = await db.scalars(select(IntegrityFlag).where(IntegrityFlag.visit_id.in_(ids)))  # type: ignore[union-attr]
+            return {(ids.index(f.visit_id), f.code): f.message for f in flags}
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("case", ["own_visit", "photo_arrived", "their_visit"])
+def test_what_is_recorded_between_the_read_and_the_write_still_counts(
+    settings: Settings, world: World, case: str
+) -> None:
+    """A batch's integrity evidence is read before SQLite's write lock. Recorded in between: the cadre's own
+    visit from another phone (55 km away 5 minutes earlier), the batch's photo finishing its upload (a near
+    copy of cadre_b's photo), cadre_b's visit with a near copy of the batch's photo — each still flags."""
+    at = utcnow().replace(microsecond=0) - timedelta(days=1)
+    mine, theirs = str(uuid.UUID(int=11)), str(uuid.UUID(int=12))
+    batch = [
+        visit(world, "house_1", at, *HOME),
+        visit(world, "house_2", at + timedelta(hours=4), *TWIN_SPOT, photo_uuids=[mine]),
+    ]
+    far = visit(world, "house_3", at - timedelta(minutes=5), HOME[0] + 0.5, HOME[1])
+    their_visit = visit(world, "house_b", at - timedelta(days=1), 29.7, 114.2, photo_uuids=[theirs])
+    upload_mine: Step = ("cadre_a", "photo", (mine, 7, 55))
+    theirs_done: list[Step] = [("cadre_b", "photo", (theirs, 7, 85)), ("cadre_b", "sync", their_visit)]
+    before, between = {
+        "own_visit": ([], [("cadre_a", "sync", far)]),
+        "photo_arrived": (theirs_done, [upload_mine]),
+        "their_visit": ([upload_mine], theirs_done),
+    }[case]
+    run(_do(settings, world, before))
+    flags = run(_interleaved(settings, world, batch, between))
+    if case == "own_visit":
+        assert "相距" in flags[(0, "too_fast")] and (1, "photo_reused") not in flags
+    else:
+        assert "张干部" in flags[(1, "photo_reused")] and (0, "too_fast") not in flags

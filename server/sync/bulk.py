@@ -30,7 +30,7 @@ from server.clock import local_today, to_utc, utcnow
 from server.config import Settings
 from server.db import insert_rows, new_row
 from server.errors import AppError
-from server.integrity.batch import batch_flags
+from server.integrity.batch import StoredEvidence, batch_flags, read_evidence
 from server.integrity.models import IntegrityFlag
 from server.ledger.models import Concern
 from server.places.models import Assignment, Target
@@ -165,6 +165,7 @@ class BulkPlan:
     staged: list[Staged]
     targets: dict[int, Target]
     rejected: dict[int, SyncResult]  # by position: refused while staging, nothing to write
+    evidence: StoredEvidence | None = None  # what the visits' integrity checks compare them with, read early
 
 
 async def plan_bulk(
@@ -190,6 +191,9 @@ async def plan_bulk(
             continue
         if one is not None:
             plan.staged.append(one)
+    visits = [s for s in plan.staged if s.kind == "visit"]
+    if visits:
+        plan.evidence = await read_evidence(db, [s.row for s in visits], [s.photo_uuids for s in visits])  # type: ignore[misc]
     return plan
 
 
@@ -200,7 +204,7 @@ async def write_bulk(db: AsyncSession, plan: BulkPlan, settings: Settings) -> di
     if not plan.staged:
         return answers
     try:
-        await _write(db, plan.staged, plan.targets, settings)
+        await _write(db, plan, settings)
     except DBAPIError as exc:
         # A concurrent replay stored some of these uuids first, or two such writers deadlocked (PostgreSQL
         # aborts one): roll back and redo the batch item by item. Anything else fails the request.
@@ -214,8 +218,9 @@ async def write_bulk(db: AsyncSession, plan: BulkPlan, settings: Settings) -> di
     return answers
 
 
-async def _write(db: AsyncSession, staged: list[Staged], targets: dict[int, Target], settings: Settings) -> None:
+async def _write(db: AsyncSession, plan: BulkPlan, settings: Settings) -> None:
     """One transaction: check-ins and visits (ids read back by uuid), photo links, concerns, flags."""
+    staged = plan.staged
     rows: dict[str, list[SimpleNamespace]] = {"checkin": [], "visit": []}
     for s in staged:
         rows[s.kind].append(s.row)
@@ -232,7 +237,10 @@ async def _write(db: AsyncSession, staged: list[Staged], targets: dict[int, Targ
             concern.visit_id = s.row.id
     await insert_rows(db, VisitPhoto, [link for s in staged for link in link_values(s.row.id, s.photo_uuids)])
     await insert_rows(db, Concern, [column_values(concern) for s in staged for concern in s.concerns])
-    flags = await batch_flags(db, rows["visit"], rows["checkin"], targets, settings)  # type: ignore[arg-type]
+    photo_uuids = [s.photo_uuids for s in staged if s.kind == "visit"]
+    flags = await batch_flags(
+        db, rows["visit"], photo_uuids, rows["checkin"], plan.targets, settings, plan.evidence  # type: ignore[arg-type]
+    )
     await insert_rows(db, IntegrityFlag, flags)
     await db.commit()
 
