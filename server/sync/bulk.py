@@ -225,12 +225,11 @@ async def _write(db: AsyncSession, plan: BulkPlan, settings: Settings) -> None:
     for s in staged:
         rows[s.kind].append(s.row)
     for kind, model in (("checkin", CheckIn), ("visit", Visit)):
-        await insert_rows(db, model, [vars(r) for r in rows[kind]])
-        for start in range(0, len(rows[kind]), 400):
-            chunk = rows[kind][start : start + 400]
-            found = await db.execute(select(model.uuid, model.id).where(model.uuid.in_([r.uuid for r in chunk])))  # type: ignore[attr-defined]
-            ids = dict(found.all())
-            for row in chunk:
+        if rows[kind]:  # multi-row INSERT … RETURNING: the ids come back with the uuids, no read-back
+            table = model.__table__  # type: ignore[attr-defined]
+            stored = await db.execute(table.insert().returning(table.c.uuid, table.c.id), [vars(r) for r in rows[kind]])
+            ids = dict(stored.all())
+            for row in rows[kind]:
                 row.id = ids[row.uuid]
     for s in staged:
         for concern in s.concerns:
