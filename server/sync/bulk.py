@@ -219,7 +219,7 @@ async def write_bulk(db: AsyncSession, plan: BulkPlan, settings: Settings) -> di
 
 
 async def _write(db: AsyncSession, plan: BulkPlan, settings: Settings) -> None:
-    """One transaction: check-ins and visits (ids read back by uuid), photo links, concerns, flags."""
+    """One transaction: check-ins and visits (their ids returned by the insert), photo links, concerns, flags."""
     staged = plan.staged
     rows: dict[str, list[SimpleNamespace]] = {"checkin": [], "visit": []}
     for s in staged:
