@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 READ_ONLY = "minqing_read_only"  # execution option: this transaction only reads
+Job = Callable[[AsyncSession], Awaitable[Any]]  # work for whichever session ``share_out`` gives it
 
 
 def _prepare_sqlite(url: str) -> None:
@@ -106,6 +107,29 @@ async def side_session(db: AsyncSession) -> AsyncIterator[AsyncSession | None]:
         return
     async with AsyncSession(bind, expire_on_commit=False) as side:
         yield side
+
+
+async def share_out(sessions: Sequence[AsyncSession | Awaitable[AsyncSession]], jobs: Sequence[Job]) -> list[Any]:
+    """Run ``jobs`` over ``sessions``, each session one job at a time, taking the next job of the list as
+    soon as it is free (so they finish about together when the jobs are small); the results in the jobs'
+    order. A session still busy elsewhere is given as an awaitable that returns it when it is free.
+    On an error the other jobs are cancelled and awaited before it is raised."""
+    results: list[Any] = [None] * len(jobs)
+    todo = iter(enumerate(jobs))
+
+    async def worker(session: AsyncSession | Awaitable[AsyncSession]) -> None:
+        free = session if isinstance(session, AsyncSession) else await session
+        for i, job in todo:
+            results[i] = await job(free)
+
+    workers = [asyncio.ensure_future(worker(s)) for s in sessions]
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        for w in workers:
+            w.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+    return results
 
 
 async def open_session(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:

@@ -216,12 +216,17 @@ def test_town_rows_include_its_own_targets_and_people(client: TestClient, octobe
 
 
 def test_report_alone_and_with_a_side_session_agree(settings: Settings, october: World) -> None:
-    """A read session (as in a GET) runs the space pass on a second connection at the same time as the
-    people pass; a write session runs both on its own connection. Same numbers either way."""
+    """A read session (as in a GET) runs the space pass on a second connection, which then shares the
+    tallies' parts with the first; a write session runs everything on its own connection. Same numbers
+    either way, cadre_a's repeated 包保 of house_1 counted once."""
     from server.accounts.models import OrgUnit
     from server.coverage.report import build_report
     from server.db import create_engine, read_session_maker, session_maker, side_session
     from tests.factories import run
+
+    u, t = october.users, october.targets
+    again = Assignment(user_id=u["cadre_a"], target_id=t["house_1"], kind="bao", start_date=date(2026, 1, 1))
+    add_rows(settings, [again])
 
     async def both() -> list[dict]:
         engine = create_engine(settings.database_url)
@@ -242,3 +247,4 @@ def test_report_alone_and_with_a_side_session_agree(settings: Settings, october:
     alone, beside = run(both())
     assert alone == beside
     assert alone["total"]["space"] == {"covered": 4, "total": 7, "pct": 57.1}
+    assert alone["total"]["time"] == {"covered": 2, "total": 4, "pct": 50.0}

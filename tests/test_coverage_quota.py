@@ -172,3 +172,67 @@ def test_a_repeated_assignment_counts_once(settings: Settings, boundary_visits: 
     with_db(settings, two_a_month)
     q = call(settings, w.users["super"], cadre_quota, u, *OCT)
     assert (q.required, q.done) == (6, 2)  # house_1: 3 visits, capped at 2; the others none in October
+
+
+@pytest.mark.parametrize("min_count", [1, 2])
+def test_a_tally_in_parts_is_the_whole_tally(settings: Settings, boundary_visits: World, min_count: int) -> None:
+    """The report splits each tally into ranges of user ids (``TallyCache.jobs``) that two connections
+    share: the parts add up to the tally computed at once, a repeated assignment still counts once, for
+    December's 包保 month and 包村领导 quarter alike."""
+    from server.accounts.models import OrgUnit
+    from server.coverage import periods
+    from server.coverage.compute import Tally
+    from server.coverage.quota import TallyCache
+    from server.coverage.rules import rules_for
+    from server.db import create_engine, read_session_maker, share_out, side_session
+    from tests.factories import run
+
+    w = boundary_visits
+    u, t = w.users, w.targets
+    add_rows(
+        settings,
+        [
+            Assignment(user_id=u["cadre_a"], target_id=t["house_1"], kind="bao", start_date=date(2026, 1, 1)),
+            Assignment(user_id=u["leader_a"], target_id=t["village_a"], kind="lian", start_date=date(2026, 1, 1)),
+            visit(u["cadre_a"], t["house_1"], "2026-12-05 10:00"),
+            visit(u["cadre_a"], t["house_1"], "2026-12-06 10:00"),
+            visit(u["cadre_b"], t["house_b"], "2026-12-07 10:00"),
+            visit(u["leader_a"], t["house_2"], "2026-11-07 10:00"),
+        ],
+    )
+    first, last, today = date(2026, 12, 1), date(2026, 12, 31), date(2027, 1, 15)
+
+    async def tallies() -> tuple[dict, list[dict]]:  # type: ignore[type-arg]
+        engine = create_engine(settings.database_url)
+        try:
+            async with read_session_maker(engine)() as db, side_session(db) as side:
+                assert side is not None
+                county = await db.get(OrgUnit, w.units["county"])
+                ruleset = await rules_for(db, county.path, first, last)  # type: ignore[union-attr]
+                for rule in ruleset.of_metric("visit"):
+                    rule.min_count = min_count
+                rules = ruleset.of_metric("visit")
+                due = [(r, s) for r in rules for s in periods.due_periods(r.period, first, last, None)]
+                whole = TallyCache(db, county.path, today)  # type: ignore[union-attr]
+                at_once = {(r.label, s): await whole.get(r, s) for r, s in due}
+                one = await TallyCache(db, county.path, today).jobs(ruleset, first, last, 8, part_users=7)  # type: ignore[union-attr]
+                assert len(one) == 1 + len(due)  # six users: too few for parts of seven
+                split = []
+                for parts in (2, 3, 8):
+                    cache = TallyCache(db, county.path, today)  # type: ignore[union-attr]
+                    jobs = await cache.jobs(ruleset, first, last, parts)  # parts of one user or more
+                    assert len(jobs) == 1 + len(due) * min(parts, 6)  # visit counts + parts (six users)
+                    await share_out([db, side], jobs)
+                    split.append({(r.label, s): await cache.get(r, s) for r, s in due})
+                return at_once, split
+        finally:
+            await engine.dispose()
+
+    at_once, split = run(tallies())
+    assert all(s == at_once for s in split)
+    month = next(v for (label, _), v in at_once.items() if "每月" in label)
+    quarter = next(v for (label, _), v in at_once.items() if "每季度" in label)
+    k = min_count
+    assert month[u["cadre_a"]] == Tally(3 * k, min(2, k))  # house_1 twice (assigned twice), house_2, house_3 not
+    assert month[u["cadre_b"]] == Tally(1 * k, 1)  # house_b (village_b is not a household)
+    assert quarter[u["leader_a"]] == Tally(3 * k, 1)  # village_a's households (联系 twice), house_2 in November

@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.accounts.models import User
 from server.config import Settings
-from server.db import create_engine, new_row, read_phase, read_session_maker, session_maker
+from server.db import create_engine, new_row, read_phase, read_session_maker, session_maker, share_out
 from server.integrity.models import FlagStatus, IntegrityFlag
 from server.sync.service import batch_session
 from server.visits.models import Visit
@@ -144,3 +144,49 @@ def test_new_row_is_what_the_orm_would_insert() -> None:
     assert row["created_at"] is not None and row["created_at"].tzinfo is not None
     same = {k: v for k, v in row.items() if k not in ("created_at", "updated_at")}
     assert same == {k: getattr(orm, k) for k in same}
+
+
+def test_share_out_gives_each_free_session_the_next_job() -> None:
+    """Results come back in the jobs' order; a session given as an awaitable joins once it is free;
+    a failing job cancels the job running beside it and its error is raised."""
+    first, late = AsyncSession(), AsyncSession()
+    ran: list[tuple[int, AsyncSession]] = []
+
+    def job(i: int, seconds: float) -> Callable[[AsyncSession], Coroutine[Any, Any, int]]:
+        async def work(session: AsyncSession) -> int:
+            ran.append((i, session))
+            await asyncio.sleep(seconds)
+            return i * 10
+
+        return work
+
+    async def free_later() -> AsyncSession:
+        await asyncio.sleep(0.05)
+        return late
+
+    async def shared() -> list[Any]:
+        return await share_out([first, free_later()], [job(i, 0.02) for i in range(8)])
+
+    assert run(shared()) == [i * 10 for i in range(8)]
+    assert ran[0] == (0, first) and ran[1] == (1, first)  # the late one was still busy
+    assert {s for _, s in ran} == {first, late} and sorted(i for i, _ in ran) == list(range(8))
+
+    cancelled: list[bool] = []
+
+    async def slow(session: AsyncSession) -> None:
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    async def fails(session: AsyncSession) -> None:
+        await asyncio.sleep(0.01)
+        raise ValueError("boom")
+
+    async def failing() -> list[Any]:
+        return await share_out([first, late], [slow, fails, job(2, 0)])
+
+    with pytest.raises(ValueError, match="boom"):
+        run(failing())
+    assert cancelled == [True]

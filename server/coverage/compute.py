@@ -76,22 +76,34 @@ def sql_time(db: AsyncSession, value: datetime) -> Any:
     return value.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def user_clause(user_ids: Scope, params: dict[str, Any]) -> str:
-    """SQL condition on ``a.user_id`` for a scope: one person, or everyone under a unit path."""
+UserRange = tuple[int | None, int | None]  # user ids lo <= id < hi; None: unbounded on that side
+
+
+def user_clause(user_ids: Scope, params: dict[str, Any], users: UserRange = (None, None)) -> str:
+    """SQL condition on ``a.user_id`` for a scope: one person, or everyone under a unit path (those of
+    them in ``users`` when given: the range narrows the subquery's list, so each part seeks only its own)."""
     if isinstance(user_ids, int):
         params["uid"] = user_ids
         return "a.user_id = :uid"
     params["path"] = user_ids + "%"
+    narrow = ""
+    for bound, op in zip(users, (">=", "<"), strict=True):
+        if bound is not None:
+            name = "ulo" if op == ">=" else "uhi"
+            params[name] = bound
+            narrow += f" AND u.id {op} :{name}"
     return (
         "a.user_id IN (SELECT u.id FROM user_account u JOIN org_unit o ON o.id = u.org_unit_id "
-        "WHERE o.path LIKE :path AND u.is_active)"
+        f"WHERE o.path LIKE :path AND u.is_active{narrow})"
     )
 
 
 async def visit_tally(
-    db: AsyncSession, rule: CoverageRule, span: Span, ref_day: date, scope: Scope
+    db: AsyncSession, rule: CoverageRule, span: Span, ref_day: date, scope: Scope, users: UserRange = (None, None)
 ) -> dict[int, Tally]:
-    """Per user: (Σ min_count over their targets, Σ min(visits in the period, min_count)).
+    """Per user: (Σ min_count over their targets, Σ min(visits in the period, min_count)); with ``users``,
+    only for the scope's users in that id range (a part of the tally: the parts of a partition add up
+    to the whole, since every assignment, and its repeats, belong to one user).
 
     Raw SQL on purpose: ``CROSS JOIN`` makes SQLite walk the assignments first and probe the visit
     index ``(target_id, visited_at, user_id)`` once per responsibility (PostgreSQL plans it freely).
@@ -114,7 +126,7 @@ async def visit_tally(
     active = "{a}.start_date <= :ref AND ({a}.end_date IS NULL OR {a}.end_date >= :ref)"
     where = f"""FROM assignment a CROSS JOIN target t
           WHERE {join} AND a.kind = :akind AND t.kind = :tkind{extra} AND {active.format(a="a")}
-            AND {user_clause(scope, params)}
+            AND {user_clause(scope, params, users)}
             AND NOT EXISTS (SELECT 1 FROM assignment r WHERE r.user_id = a.user_id AND r.target_id = a.target_id
                             AND r.id < a.id AND r.kind = a.kind AND {active.format(a="r")})"""
     visits = (
@@ -193,12 +205,14 @@ def covered_clause(first: date, last: date, target: Any = Target) -> Any:
 
 
 async def space_rows(db: AsyncSession, unit_path: str, first: date, last: date) -> list[tuple[int, str, int, int]]:
-    """(org_unit_id, kind, targets, covered) for every unit of the subtree that has targets."""
+    """(org_unit_id, kind, targets, covered) for every unit of the subtree that has targets. The units as
+    an IN-list: SQLite seeks ``ix_target_unit_kind`` per unit instead of looking up each target's unit
+    (≈ 15 % of the pass on the county)."""
     covered = case((covered_clause(first, last), 1), else_=0)
+    units = select(OrgUnit.id).where(OrgUnit.path.startswith(unit_path))  # type: ignore[attr-defined]
     rows = await db.execute(
         select(Target.org_unit_id, Target.kind, func.count(), func.sum(covered))
-        .join(OrgUnit, OrgUnit.id == Target.org_unit_id)
-        .where(OrgUnit.path.startswith(unit_path))  # type: ignore[attr-defined]
+        .where(Target.org_unit_id.in_(units))  # type: ignore[attr-defined]
         .group_by(Target.org_unit_id, Target.kind)
     )
     return [(int(u), str(k), int(n), int(c or 0)) for u, k, n, c in rows.all()]

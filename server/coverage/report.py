@@ -15,6 +15,7 @@ import asyncio
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -24,10 +25,12 @@ from server.coverage import periods
 from server.coverage.compute import space_rows, users_in
 from server.coverage.quota import QuotaResult, TallyCache, quotas
 from server.coverage.rules import RuleSet, rules_for
-from server.db import side_session
+from server.db import Job, share_out, side_session
 
 FIELD_ROLES = ("cadre", "leader")
 KIND_ORDER = ("village", "household", "enterprise", "driver", "project")
+TALLY_PARTS = 8  # with a side connection, each tally in up to this many parts by user id (they balance the two)
+PART_USERS = 100  # … of at least this many users: a small scope's tally stays one query
 
 
 @dataclass
@@ -117,12 +120,30 @@ def child_of(unit: OrgUnit, units: dict[int, OrgUnit]) -> dict[int, int]:
 async def build_report(
     db: AsyncSession, unit: OrgUnit, first: date, last: date, *, today: date | None = None, children: bool = True
 ) -> Report:
-    """Compute the report for ``unit``'s subtree (the caller has checked the viewer may see it)."""
-    ruleset = await rules_for(db, unit.path, first, last)
-    units = {
-        int(u.id): u  # type: ignore[arg-type]
-        for u in (await db.scalars(select(OrgUnit).where(OrgUnit.path.startswith(unit.path)))).all()  # type: ignore[attr-defined]
-    }
+    """Compute the report for ``unit``'s subtree (the caller has checked the viewer may see it).
+
+    In a read session the space pass starts at once on a second connection; this one meanwhile reads
+    the rules and units and works through the tallies' parts, which the second joins when its pass is
+    done, so that both finish about together (docs/coverage.md, Performance)."""
+    async with side_session(db) as side:
+        space = asyncio.ensure_future(space_rows(side, unit.path, first, last)) if side else None
+        try:
+            ruleset = await rules_for(db, unit.path, first, last)
+            units = {
+                int(u.id): u  # type: ignore[arg-type]
+                for u in (await db.scalars(select(OrgUnit).where(OrgUnit.path.startswith(unit.path)))).all()  # type: ignore[attr-defined]
+            }
+            cache = TallyCache(db, unit.path, today)
+            jobs: list[Job] = [lambda session: _field_people(session, unit.path)]
+            jobs += await cache.jobs(ruleset, first, last, TALLY_PARTS if side else 1, PART_USERS)
+            helpers = [db, _free_after(space, side)] if space and side else [db]
+            persons = await _people(db, (await share_out(helpers, jobs))[0], ruleset, first, last, cache)
+            space_counts = await space if space else await space_rows(db, unit.path, first, last)
+        finally:
+            if space and not space.done():
+                space.cancel()
+                with suppress(asyncio.CancelledError):
+                    await space
     under = child_of(unit, units)
     rows: dict[int, ChildRow] = {}
     if children:
@@ -135,16 +156,6 @@ async def build_report(
         row = rows.get(under.get(unit_id, -1))
         return row.coverage if row else None
 
-    async with side_session(db) as side:  # the space pass runs beside the people pass when it can
-        space = asyncio.ensure_future(space_rows(side, unit.path, first, last)) if side else None
-        try:
-            persons = await _people(db, unit, ruleset, first, last, today)
-            space_counts = await space if space else await space_rows(db, unit.path, first, last)
-        finally:
-            if space and not space.done():
-                space.cancel()
-                with suppress(asyncio.CancelledError):
-                    await space
     for unit_id, kind, n, covered in space_counts:
         total.add_space(kind, covered, n)
         if (cov := row_of(unit_id)) is not None:
@@ -160,18 +171,27 @@ async def build_report(
     return Report(unit, first, last, ruleset, total, ordered, persons)
 
 
+async def _free_after(task: asyncio.Future[Any], session: AsyncSession) -> AsyncSession:
+    """``session`` once ``task`` (its own work on it) is over, to help ``share_out`` with the rest; the
+    task's error, if any, ends the sharing."""
+    await task
+    return session
+
+
+async def _field_people(db: AsyncSession, unit_path: str) -> list[Any]:
+    """(id, name, role, org_unit_id) of the subtree's active cadres and leaders."""
+    rows = await db.execute(
+        select(User.id, User.display_name, User.role, User.org_unit_id)
+        .where(User.id.in_(users_in(unit_path)), User.role.in_(FIELD_ROLES))  # type: ignore[union-attr]
+        .order_by(User.org_unit_id, User.display_name)
+    )
+    return list(rows.all())
+
+
 async def _people(
-    db: AsyncSession, unit: OrgUnit, ruleset: RuleSet, first: date, last: date, today: date | None
+    db: AsyncSession, people_rows: list[Any], ruleset: RuleSet, first: date, last: date, cache: TallyCache
 ) -> list[Person]:
-    """The subtree's cadres and leaders with their quotas and their share of the required visits (slots)."""
-    people_rows = (
-        await db.execute(
-            select(User.id, User.display_name, User.role, User.org_unit_id)
-            .where(User.id.in_(users_in(unit.path)), User.role.in_(FIELD_ROLES))  # type: ignore[union-attr]
-            .order_by(User.org_unit_id, User.display_name)
-        )
-    ).all()
-    cache = TallyCache(db, unit.path, today)
+    """The cadres and leaders with their quotas and their share of the required visits (slots)."""
     results = await quotas(db, ruleset, [int(r[0]) for r in people_rows], first, last, cache)
     persons = [Person(int(u), name, role, int(unit_id), results[int(u)]) for u, name, role, unit_id in people_rows]
     by_id = {p.id: p for p in persons}
