@@ -135,6 +135,7 @@ def main() -> None:
     finally:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
+        db.parent.rmdir()
 
 
 if __name__ == "__main__":
