@@ -129,3 +129,16 @@ ix_visit_window = Index(
     Visit.user_id,  # type: ignore[arg-type]
 )
 ix_checkin_target_time = Index("ix_checkin_target_time", CheckIn.target_id, CheckIn.device_time)  # type: ignore[arg-type]
+
+
+class VisitedMonth(SQLModel, table=True):
+    """A target visited at least once in a local month (``yyyymm``), with the target's unit and kind: the
+    space pass of a whole-month report counts these instead of probing the visits per target. Written
+    only by the database's triggers on ``visit`` and ``target`` (migration coverage_0006), never by code."""
+
+    __tablename__ = "visited_month"
+
+    month: int = Field(primary_key=True)
+    org_unit_id: int = Field(primary_key=True)
+    kind: str = Field(primary_key=True, max_length=20)
+    target_id: int = Field(primary_key=True, foreign_key="target.id")

@@ -79,3 +79,10 @@ def label(kind: str, span: Span) -> str:
 def buckets(kind: str, first: date, last: date) -> list[Span]:
     """Trend buckets (week or month) covering ``first..last``, each clipped to it."""
     return [(max(a, first), min(b, last)) for a, b in periods_overlapping(kind, first, last)]
+
+
+def whole_months(first: date, last: date) -> tuple[int, int] | None:
+    """``(yyyymm, yyyymm)`` of the first and last month when ``first..last`` is exactly whole months, else None."""
+    if first.day != 1 or last != _month_end(last.year, last.month) or last < first:
+        return None
+    return first.year * 100 + first.month, last.year * 100 + last.month
