@@ -21,6 +21,7 @@ from server.accounts.service import Viewer
 from server.clock import LOCAL, utcnow
 from server.config import Settings
 from server.db import create_engine, read_phase
+from server.integrity.batch import FORESEEN
 from server.integrity.models import IntegrityFlag
 from server.ledger.models import Concern
 from server.sync.bulk import plan_bulk, write_bulk
@@ -329,3 +330,44 @@ def test_what_is_recorded_between_the_read_and_the_write_still_counts(
         assert "相距" in flags[(0, "too_fast")] and (1, "photo_reused") not in flags
     else:
         assert "张干部" in flags[(1, "photo_reused")] and (0, "too_fast") not in flags
+
+
+@pytest.mark.parametrize("between", ["nothing", "another_cadre"])
+def test_flags_worked_out_before_the_write_name_the_stored_ids(settings: Settings, world: World, between: str) -> None:
+    """The batch's flags are worked out in its read phase, its rows standing under foreseen ids, and stored
+    under the ids the rows got — also when cadre_b's unrelated visit took the next id in between."""
+    at = utcnow().replace(microsecond=0) - timedelta(days=1)
+    batch = [
+        visit(world, "house_1", at, *TWIN_SPOT),
+        visit(world, "house_2", at + timedelta(minutes=30), *TWIN_SPOT),  # the same spot, another household
+    ]
+    steps: list[Step] = [("cadre_b", "sync", visit(world, "house_b", at - timedelta(days=2), 29.7, 114.2))]
+    flags = run(_interleaved(settings, world, batch, steps if between == "another_cadre" else []))
+    ids = run(_visit_ids(settings, [item["uuid"] for item in batch]))
+    assert ids[0] == ids[1] - 1 and f"走访 #{ids[0]}" in flags[(1, "mock_location")]
+    assert all(f"#{FORESEEN // 10**6}" not in message for message in flags.values())
+
+
+def test_a_photo_like_another_of_the_same_batch_is_found(settings: Settings, world: World) -> None:
+    """Such a pair is not stored when the flags are worked out ahead; once the batch is stored the write
+    finds it and checks the batch anew."""
+    at = utcnow().replace(microsecond=0) - timedelta(days=1)
+    first_photo, copy = str(uuid.UUID(int=21)), str(uuid.UUID(int=22))
+    batch = [
+        visit(world, "house_1", at, *HOME, photo_uuids=[first_photo]),
+        visit(world, "house_3", at + timedelta(hours=1), *HOME, photo_uuids=[copy]),  # a near copy of the first's
+    ]
+    run(_do(settings, world, [("cadre_a", "photo", (first_photo, 7, 85)), ("cadre_a", "photo", (copy, 7, 55))]))
+    flags = run(_interleaved(settings, world, batch, []))
+    ids = run(_visit_ids(settings, [item["uuid"] for item in batch]))
+    assert f"走访 #{ids[0]}" in flags[(1, "photo_reused")]
+
+
+async def _visit_ids(settings: Settings, uuids: list[str]) -> list[int]:
+    engine = create_engine(settings.database_url)
+    try:
+        async with batch_session(engine) as db:
+            found = dict((await db.execute(select(Visit.uuid, Visit.id).where(Visit.uuid.in_(uuids)))).all())  # type: ignore[attr-defined]
+            return [found[u] for u in uuids]
+    finally:
+        await engine.dispose()

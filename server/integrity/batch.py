@@ -15,6 +15,7 @@ lock; visits of other people recorded in between (and the batch's own) are searc
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass
@@ -66,11 +67,14 @@ async def batch_flags(
     targets: dict[int, Target],
     settings: Settings,
     stored: StoredEvidence | None = None,
+    *,
+    ahead: bool = False,
 ) -> list[dict[str, Any]]:
     """The flag rows of a batch's new, stored visits (with each one's linked photo uuids) and check-ins (ids
     set; ORM rows or rows of column values), as values for ``db.insert_rows``. ``stored``: the evidence
-    read before the write transaction, if any."""
-    evidence = await batch_evidence(db, visits, photo_uuids, stored)
+    read before the write transaction, if any. ``ahead``: the rows are not stored yet but stand under
+    ``FORESEEN`` ids, and ``stored`` is taken as it is (``unchanged_since`` tells later whether it held)."""
+    evidence = await batch_evidence(db, visits, photo_uuids, stored, ahead=ahead)
     flags = []
     for visit in visits:
         target = targets[visit.target_id]
@@ -109,17 +113,27 @@ async def read_evidence(
 
 
 async def batch_evidence(
-    db: AsyncSession, visits: list[Visit], photo_uuids: list[list[str]], stored: StoredEvidence | None
+    db: AsyncSession,
+    visits: list[Visit],
+    photo_uuids: list[list[str]],
+    stored: StoredEvidence | None,
+    *,
+    ahead: bool = False,
 ) -> dict[int, Evidence]:
     """``checks.load_evidence`` for many visits at once, by visit id, in the write transaction after the
-    batch's rows were inserted: ``stored`` if it is still complete, else read again under the lock."""
+    batch's rows were inserted: ``stored`` if it is still complete, else read again under the lock
+    (``ahead``: ``stored`` as it is, before the rows are stored)."""
     if not visits:
         return {}
     ours = [int(v.id) for v in visits]  # type: ignore[arg-type]
-    if stored is None or await _recorded_since(db, stored, photo_uuids, ours):
-        stored = await read_evidence(db, visits, photo_uuids, min(ours) - 1)
-    # Look-alikes among visits recorded since (other people's, and the batch's own photos).
-    look_alikes = stored.look_alikes + await _look_alikes(db, list(stored.photos.values()), max(ours), stored.last_id)
+    if ahead and stored is not None:
+        look_alikes = stored.look_alikes
+    else:
+        if stored is None or await _recorded_since(db, stored, photo_uuids, ours):
+            stored = await read_evidence(db, visits, photo_uuids, min(ours) - 1)
+        # Look-alikes among visits recorded since (other people's, and the batch's own photos).
+        since = await _look_alikes(db, list(stored.photos.values()), max(ours), stored.last_id)
+        look_alikes = stored.look_alikes + since
     timelines = {}
     for user_id, rows in stored.field_rows.items():
         mine = [v for v in visits if v.user_id == user_id and v.visit_type in FIELD_TYPES]
@@ -152,6 +166,37 @@ async def _recorded_since(
             return True
     missing = sorted({u for linked in photo_uuids for u in linked} - set(stored.photos))
     return False if not missing else await _any_photo(db, missing)
+
+
+async def unchanged_since(
+    db: AsyncSession, stored: StoredEvidence, photo_uuids: list[list[str]], ours: list[int]
+) -> bool:
+    """Whether flags worked out ahead from ``stored`` (for ``FORESEEN`` ids) still hold once the batch's visits
+    are stored with ids ``ours``: nothing ``batch_evidence`` would add was recorded since — no field visit of
+    the batch's cadres, no photo of the batch, and no look-alike photo on a visit since, the batch's own
+    included (those were not stored when the flags were worked out)."""
+    if await _recorded_since(db, stored, photo_uuids, ours):
+        return False
+    return not await _look_alikes(db, list(stored.photos.values()), max(ours), stored.last_id)
+
+
+FORESEEN = 10**15  # ids a batch's rows stand under before they are stored: after every stored row, in order
+_VISIT_REF = re.compile(r"#(\d+)")  # how a flag's message names a visit (checks.py: "走访 #123")
+
+
+def with_ids(flags: list[dict[str, Any]], visits: dict[int, int], checkins: dict[int, int]) -> list[dict[str, Any]]:
+    """Flag rows worked out for foreseen ids, with the ids the rows were stored under (by foreseen id)."""
+
+    def named(match: re.Match[str]) -> str:
+        return f"#{visits.get(int(match.group(1)), match.group(1))}"
+
+    for flag in flags:
+        if flag["visit_id"] is not None:
+            flag["visit_id"] = visits[flag["visit_id"]]
+        if flag["checkin_id"] is not None:
+            flag["checkin_id"] = checkins[flag["checkin_id"]]
+        flag["message"] = _VISIT_REF.sub(named, flag["message"])
+    return flags
 
 
 async def _any_photo(db: AsyncSession, uuids: list[str]) -> bool:

@@ -30,7 +30,7 @@ from server.clock import local_today, to_utc, utcnow
 from server.config import Settings
 from server.db import insert_rows, new_row
 from server.errors import AppError
-from server.integrity.batch import StoredEvidence, batch_flags, read_evidence
+from server.integrity.batch import FORESEEN, StoredEvidence, batch_flags, read_evidence, unchanged_since, with_ids
 from server.integrity.models import IntegrityFlag
 from server.ledger.models import Concern
 from server.places.models import Assignment, Target
@@ -159,6 +159,14 @@ def staged_row(model: type[SQLModel], values: dict[str, Any]) -> SimpleNamespace
 
 
 @dataclass
+class FlagsAhead:
+    """The batch's integrity flags worked out in the read phase, its rows standing under foreseen ids."""
+
+    ids: dict[str, list[int]]  # by kind ("checkin", "visit"), in the order the rows are inserted
+    flags: list[dict[str, Any]]
+
+
+@dataclass
 class BulkPlan:
     """The batch's new check-ins and visits, checked and staged (``plan_bulk``), ready for ``write_bulk``."""
 
@@ -166,6 +174,18 @@ class BulkPlan:
     targets: dict[int, Target]
     rejected: dict[int, SyncResult]  # by position: refused while staging, nothing to write
     evidence: StoredEvidence | None = None  # what the visits' integrity checks compare them with, read early
+    ahead: FlagsAhead | None = None  # the flags, unless something they depend on is recorded before the write
+
+    def rows(self) -> dict[str, list[SimpleNamespace]]:
+        """The rows to insert by kind, in insertion order."""
+        rows: dict[str, list[SimpleNamespace]] = {"checkin": [], "visit": []}
+        for s in self.staged:
+            rows[s.kind].append(s.row)
+        return rows
+
+    def photo_uuids(self) -> list[list[str]]:
+        """Each visit's linked photo uuids, in the order of ``rows()["visit"]``."""
+        return [s.photo_uuids for s in self.staged if s.kind == "visit"]
 
 
 async def plan_bulk(
@@ -194,7 +214,29 @@ async def plan_bulk(
     visits = [s for s in plan.staged if s.kind == "visit"]
     if visits:
         plan.evidence = await read_evidence(db, [s.row for s in visits], [s.photo_uuids for s in visits])  # type: ignore[misc]
+    if plan.staged:
+        plan.ahead = await _flags_ahead(db, plan, settings)
     return plan
+
+
+async def _flags_ahead(db: AsyncSession, plan: BulkPlan, settings: Settings) -> FlagsAhead:
+    """The flags the write would compute, worked out before the write lock (the checks are most of a write's
+    time): the rows stand under ids after every stored one, in order (``integrity.batch.FORESEEN``), which
+    ``_flags`` replaces with the stored ids."""
+    rows = plan.rows()
+    ids = {kind: [FORESEEN + k for k in range(1, len(rows[kind]) + 1)] for kind in rows}
+    for kind in rows:
+        for row, foreseen in zip(rows[kind], ids[kind], strict=True):
+            row.id = foreseen
+    try:
+        visits, checkins = rows["visit"], rows["checkin"]
+        flags = await batch_flags(
+            db, visits, plan.photo_uuids(), checkins, plan.targets, settings, plan.evidence, ahead=True  # type: ignore[arg-type]
+        )
+    finally:
+        for row in (*rows["checkin"], *rows["visit"]):
+            del row.id  # the insert leaves the id to the database
+    return FlagsAhead(ids, flags)
 
 
 async def write_bulk(db: AsyncSession, plan: BulkPlan, settings: Settings) -> dict[int, SyncResult]:
@@ -220,10 +262,7 @@ async def write_bulk(db: AsyncSession, plan: BulkPlan, settings: Settings) -> di
 
 async def _write(db: AsyncSession, plan: BulkPlan, settings: Settings) -> None:
     """One transaction: check-ins and visits (their ids returned by the insert), photo links, concerns, flags."""
-    staged = plan.staged
-    rows: dict[str, list[SimpleNamespace]] = {"checkin": [], "visit": []}
-    for s in staged:
-        rows[s.kind].append(s.row)
+    staged, rows = plan.staged, plan.rows()
     for kind, model in (("checkin", CheckIn), ("visit", Visit)):
         if rows[kind]:  # multi-row INSERT … RETURNING: the ids come back with the uuids, no read-back
             table = model.__table__  # type: ignore[attr-defined]
@@ -236,12 +275,25 @@ async def _write(db: AsyncSession, plan: BulkPlan, settings: Settings) -> None:
             concern.visit_id = s.row.id
     await insert_rows(db, VisitPhoto, [link for s in staged for link in link_values(s.row.id, s.photo_uuids)])
     await insert_rows(db, Concern, [column_values(concern) for s in staged for concern in s.concerns])
-    photo_uuids = [s.photo_uuids for s in staged if s.kind == "visit"]
-    flags = await batch_flags(
-        db, rows["visit"], photo_uuids, rows["checkin"], plan.targets, settings, plan.evidence  # type: ignore[arg-type]
-    )
+    flags = await _flags(db, plan, rows, settings)
     await insert_rows(db, IntegrityFlag, flags)
     await db.commit()
+
+
+async def _flags(
+    db: AsyncSession, plan: BulkPlan, rows: dict[str, list[SimpleNamespace]], settings: Settings
+) -> list[dict[str, Any]]:
+    """The flag rows of the stored batch: those worked out ahead, under the stored ids, when nothing they
+    depend on was recorded in between (``integrity.batch.unchanged_since``); else computed again now."""
+    ahead, photo_uuids, ours = plan.ahead, plan.photo_uuids(), [r.id for r in rows["visit"]]
+    if ahead is not None and (
+        plan.evidence is None or not ours or await unchanged_since(db, plan.evidence, photo_uuids, ours)
+    ):
+        stored = {kind: dict(zip(ahead.ids[kind], [r.id for r in rows[kind]], strict=True)) for kind in rows}
+        return with_ids(ahead.flags, stored["visit"], stored["checkin"])
+    return await batch_flags(
+        db, rows["visit"], photo_uuids, rows["checkin"], plan.targets, settings, plan.evidence  # type: ignore[arg-type]
+    )
 
 
 def column_values(row: SQLModel) -> dict[str, Any]:
