@@ -30,7 +30,7 @@ from server.clock import local_today, to_utc, utcnow
 from server.config import Settings
 from server.db import insert_rows, new_row
 from server.errors import AppError
-from server.integrity.batch import FORESEEN, StoredEvidence, batch_flags, read_evidence, unchanged_since, with_ids
+from server.integrity.batch import StoredEvidence, batch_flags, foreseen_ids, read_evidence, unchanged_since, with_ids
 from server.integrity.models import IntegrityFlag
 from server.ledger.models import Concern
 from server.places.models import Assignment, Target
@@ -159,14 +159,6 @@ def staged_row(model: type[SQLModel], values: dict[str, Any]) -> SimpleNamespace
 
 
 @dataclass
-class FlagsAhead:
-    """The batch's integrity flags worked out in the read phase, its rows standing under foreseen ids."""
-
-    ids: dict[str, list[int]]  # by kind ("checkin", "visit"), in the order the rows are inserted
-    flags: list[dict[str, Any]]
-
-
-@dataclass
 class BulkPlan:
     """The batch's new check-ins and visits, checked and staged (``plan_bulk``), ready for ``write_bulk``."""
 
@@ -174,7 +166,7 @@ class BulkPlan:
     targets: dict[int, Target]
     rejected: dict[int, SyncResult]  # by position: refused while staging, nothing to write
     evidence: StoredEvidence | None = None  # what the visits' integrity checks compare them with, read early
-    ahead: FlagsAhead | None = None  # the flags, unless something they depend on is recorded before the write
+    ahead: list[dict[str, Any]] | None = None  # flag rows worked out in the read phase, under foreseen ids
 
     def rows(self) -> dict[str, list[SimpleNamespace]]:
         """The rows to insert by kind, in insertion order."""
@@ -211,32 +203,29 @@ async def plan_bulk(
             continue
         if one is not None:
             plan.staged.append(one)
-    visits = [s for s in plan.staged if s.kind == "visit"]
-    if visits:
-        plan.evidence = await read_evidence(db, [s.row for s in visits], [s.photo_uuids for s in visits])  # type: ignore[misc]
+    if visits := plan.rows()["visit"]:
+        plan.evidence = await read_evidence(db, visits, plan.photo_uuids())  # type: ignore[arg-type]
     if plan.staged:
         plan.ahead = await _flags_ahead(db, plan, settings)
     return plan
 
 
-async def _flags_ahead(db: AsyncSession, plan: BulkPlan, settings: Settings) -> FlagsAhead:
-    """The flags the write would compute, worked out before the write lock (the checks are most of a write's
-    time): the rows stand under ids after every stored one, in order (``integrity.batch.FORESEEN``), which
+async def _flags_ahead(db: AsyncSession, plan: BulkPlan, settings: Settings) -> list[dict[str, Any]]:
+    """The flag rows the write would compute, worked out before the write lock (the checks are most of a
+    write's time): the rows stand under ids after every stored one, in order (``foreseen_ids``), which
     ``_flags`` replaces with the stored ids."""
     rows = plan.rows()
-    ids = {kind: [FORESEEN + k for k in range(1, len(rows[kind]) + 1)] for kind in rows}
-    for kind in rows:
-        for row, foreseen in zip(rows[kind], ids[kind], strict=True):
+    for kind_rows in rows.values():
+        for row, foreseen in zip(kind_rows, foreseen_ids(len(kind_rows)), strict=True):
             row.id = foreseen
     try:
         visits, checkins = rows["visit"], rows["checkin"]
-        flags = await batch_flags(
+        return await batch_flags(
             db, visits, plan.photo_uuids(), checkins, plan.targets, settings, plan.evidence, ahead=True  # type: ignore[arg-type]
         )
     finally:
         for row in (*rows["checkin"], *rows["visit"]):
             del row.id  # the insert leaves the id to the database
-    return FlagsAhead(ids, flags)
 
 
 async def write_bulk(db: AsyncSession, plan: BulkPlan, settings: Settings) -> dict[int, SyncResult]:
@@ -289,8 +278,8 @@ async def _flags(
     if ahead is not None and (
         plan.evidence is None or not ours or await unchanged_since(db, plan.evidence, photo_uuids, ours)
     ):
-        stored = {kind: dict(zip(ahead.ids[kind], [r.id for r in rows[kind]], strict=True)) for kind in rows}
-        return with_ids(ahead.flags, stored["visit"], stored["checkin"])
+        stored = {kind: dict(zip(foreseen_ids(len(r)), [row.id for row in r], strict=True)) for kind, r in rows.items()}
+        return with_ids(ahead, stored["visit"], stored["checkin"])
     return await batch_flags(
         db, rows["visit"], photo_uuids, rows["checkin"], plan.targets, settings, plan.evidence  # type: ignore[arg-type]
     )
