@@ -1,6 +1,7 @@
 """Sync benchmarks 1 and 2 on a real server process (uvicorn) over a copy of the county's SQLite file.
 
-    .venv/bin/python bench/bench_sync.py [--county /tmp/county.db] [--visits 20000] [--clients 4] [--workers 2 --fresh]
+    .venv/bin/python bench/bench_sync.py [--county /tmp/county.db] [--visits 20000] [--clients 4]
+        [--workers 2 --fresh] [--loop asyncio --http h11]
 
 1. Ingest: visits/s through ``POST /api/v1/sync`` in batches of 100 (``--clients`` cadres sending at once),
    against the bare floor: the same rows inserted with one ``executemany`` per 100 through the same driver
@@ -49,12 +50,14 @@ COLUMNS = (
 )
 
 
-def loop_name() -> str:
-    """What uvicorn's "auto" picks: uvloop and httptools when installed, else asyncio and h11."""
+def loop_name(loop: str = "auto", http: str = "auto") -> str:
+    """What uvicorn runs: "auto" picks uvloop and httptools when installed, else asyncio and h11."""
     import importlib.util
 
-    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
-    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    if loop == "auto":
+        loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    if http == "auto":
+        http = "httptools" if importlib.util.find_spec("httptools") else "h11"
     return f"{loop} + {http}"
 
 
@@ -258,6 +261,8 @@ def main() -> None:
     parser.add_argument("--per-client", type=int, default=10, help="single-item syncs per client (latency run)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--fresh", action="store_true", help="ingest: a new connection per batch")
+    parser.add_argument("--loop", default="auto", help="uvicorn --loop (auto: uvloop; asyncio to compare)")
+    parser.add_argument("--http", default="auto", help="uvicorn --http (auto: httptools; h11 to compare)")
     parser.add_argument("--pg", help="postgresql:// URL of a county loaded by bench/county.py --pg (copied per run)")
     args = parser.parse_args()
     work_dir = Path(tempfile.mkdtemp(prefix="minqing-bench-"))
@@ -284,9 +289,9 @@ def main() -> None:
         floor = asyncio.run(bare_executemany(db, floor_batches, people[-1][1]))  # a cadre not in the ingest run
     ingest_people = people[:n_ingest]
     database = "PostgreSQL" if args.pg else "SQLite"
-    print(f"database: {database}; server: uvicorn, {args.workers} worker(s), {loop_name()}")
+    print(f"database: {database}; server: uvicorn, {args.workers} worker(s), {loop_name(args.loop, args.http)}")
 
-    server = Server(database_url, work_dir, workers=args.workers)
+    server = Server(database_url, work_dir, workers=args.workers, loop=args.loop, http=args.http)
     try:
         tokens = [server.token(username, PASSWORD) for username, _, _ in people]
         shares: list[list] = [[] for _ in range(args.clients)]

@@ -74,10 +74,17 @@ def county_copy(source: Path, dest: Path, households: int = 150_000, visits: int
 
 
 class Server:
-    """`python -m uvicorn server.asgi:app` on a free port, on the given database."""
+    """`python -m uvicorn server.asgi:app` on a free port, on the given database (``loop``/``http``: uvicorn's
+    choice, "auto" takes uvloop and httptools, which are dependencies; "asyncio"/"h11" for a comparison)."""
 
     def __init__(
-        self, database_url: str, data_dir: Path, extra_env: dict[str, str] | None = None, workers: int = 1
+        self,
+        database_url: str,
+        data_dir: Path,
+        extra_env: dict[str, str] | None = None,
+        workers: int = 1,
+        loop: str = "auto",
+        http: str = "auto",
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -106,6 +113,10 @@ class Server:
                 "--no-access-log",
                 "--workers",
                 str(workers),
+                "--loop",
+                loop,
+                "--http",
+                http,
             ],
             cwd=ROOT,
             env=env,
