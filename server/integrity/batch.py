@@ -186,6 +186,8 @@ FORESEEN = 10**15  # ids a batch's rows stand under before they are stored: afte
 def foreseen_ids(count: int) -> range:
     """The ids ``count`` rows of one kind stand under before they are stored, in insert order."""
     return range(FORESEEN + 1, FORESEEN + 1 + count)
+
+
 _VISIT_REF = re.compile(r"#(\d+)")  # how a flag's message names a visit (checks.py: "走访 #123")
 
 
